@@ -1,0 +1,32 @@
+"""perceptq: full-reference perceptual speech quality (P.862-compatible MOS-LQO).
+
+Public names: :func:`score`, :func:`pesq`, :class:`Score` and the error hierarchy.
+"""
+
+from perceptq.api import pesq, score
+from perceptq.errors import (
+    AlignmentError,
+    InputTooLongError,
+    InvalidAudioError,
+    NoSpeechError,
+    PerceptqError,
+    UnsupportedRateError,
+)
+from perceptq.result import Score, Utterance, category_of
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlignmentError",
+    "InputTooLongError",
+    "InvalidAudioError",
+    "NoSpeechError",
+    "PerceptqError",
+    "Score",
+    "UnsupportedRateError",
+    "Utterance",
+    "__version__",
+    "category_of",
+    "pesq",
+    "score",
+]
