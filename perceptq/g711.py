@@ -109,23 +109,7 @@ def _magnitudes(x: ArrayLike, scale: int, max_mag: int) -> tuple[NDArray, NDArra
 
 
 def encode_ulaw(x: ArrayLike) -> NDArray[np.uint8]:
-    """Encode float samples to G.711 µ-law codes.
-
-    Parameters
-    ----------
-    x : array_like of float, any shape
-        Samples on the [-1, 1] scale (16-bit PCM / 32768). Larger magnitudes are clipped.
-
-    Returns
-    -------
-    ndarray of uint8, same shape as ``x``
-        µ-law octets as transmitted (0xFF is +0, 0x7F is -0).
-
-    Raises
-    ------
-    ValueError
-        If ``x`` holds NaN or infinite values.
-    """
+    """Encode float samples to G.711 µ-law octets (0xFF is +0, 0x7F is -0); see :func:`encode`."""
     enc, _ = _ulaw_tables()
     mag, negative = _magnitudes(x, ULAW_SCALE, _ULAW_MAX_MAG)
     codes = enc[mag]
@@ -139,24 +123,7 @@ def decode_ulaw(codes: ArrayLike) -> NDArray[np.float64]:
 
 
 def encode_alaw(x: ArrayLike) -> NDArray[np.uint8]:
-    """Encode float samples to G.711 A-law codes.
-
-    Parameters
-    ----------
-    x : array_like of float, any shape
-        Samples on the [-1, 1] scale (16-bit PCM / 32768). Larger magnitudes are clipped.
-
-    Returns
-    -------
-    ndarray of uint8, same shape as ``x``
-        A-law octets as transmitted (0xD5 is the smallest positive value, 0x55 the
-        smallest negative one).
-
-    Raises
-    ------
-    ValueError
-        If ``x`` holds NaN or infinite values.
-    """
+    """Encode float samples to G.711 A-law octets (0xD5 is the smallest positive value)."""
     enc, _ = _alaw_tables()
     mag, negative = _magnitudes(x, ALAW_SCALE, _ALAW_MAX_MAG)
     codes = enc[mag]
@@ -179,7 +146,26 @@ def _as_codes(codes: ArrayLike) -> NDArray[np.intp]:
 
 
 def encode(x: ArrayLike, law: Law) -> NDArray[np.uint8]:
-    """Encode with ``law`` = ``"ulaw"`` or ``"alaw"``."""
+    """Encode float samples to G.711 octets.
+
+    Parameters
+    ----------
+    x : array_like of float, any shape
+        Samples on the [-1, 1] scale (16-bit PCM / 32768). Larger magnitudes are clipped
+        to the largest code of their sign.
+    law : {"ulaw", "alaw"}
+        Companding law.
+
+    Returns
+    -------
+    ndarray of uint8, same shape as ``x``
+        Octets as transmitted on the line.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds NaN or infinite values, or ``law`` is unknown.
+    """
     if law == "ulaw":
         return encode_ulaw(x)
     if law == "alaw":
@@ -188,7 +174,7 @@ def encode(x: ArrayLike, law: Law) -> NDArray[np.uint8]:
 
 
 def decode(codes: ArrayLike, law: Law) -> NDArray[np.float64]:
-    """Decode with ``law`` = ``"ulaw"`` or ``"alaw"``."""
+    """Decode G.711 octets (integers 0 … 255, any shape) to floats on the [-1, 1] scale."""
     if law == "ulaw":
         return decode_ulaw(codes)
     if law == "alaw":

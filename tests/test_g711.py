@@ -56,10 +56,7 @@ def test_every_code_round_trips(law):
     values = g711.decode(codes, law)
     again = g711.encode(values, law)
     # µ-law has two zero codes (0xFF, 0x7F); both decode to 0 which encodes as 0xFF.
-    if law == "ulaw":
-        expected = np.where(codes == 0x7F, 0xFF, codes)
-    else:
-        expected = codes
+    expected = np.where(codes == 0x7F, 0xFF, codes) if law == "ulaw" else codes
     np.testing.assert_array_equal(again, expected)
 
 
