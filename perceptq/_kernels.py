@@ -1,0 +1,312 @@
+"""Every numba kernel of perceptq, and nothing else.
+
+Kernels take contiguous float64/int64 arrays and plain scalars, read no module state,
+neither validate nor raise; the numpy-facing wrappers in the stage modules check inputs.
+Clause numbers refer to the design note of the perceptual model (ITU-T P.862 structure).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _biquad_cascade_kernel(x, sos):
+    """Filter ``x`` (n,) through cascaded biquads ``sos`` (n_sections, 5) = b0 b1 b2 a1 a2.
+
+    Direct form II, zero initial state, each section over the whole signal before the
+    next. Returns a new array.
+    """
+    y = x.copy()
+    for s in range(sos.shape[0]):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
+        w1 = 0.0
+        w2 = 0.0
+        for n in range(y.shape[0]):
+            w0 = y[n] - a1 * w1 - a2 * w2
+            y[n] = b0 * w0 + b1 * w1 + b2 * w2
+            w2 = w1
+            w1 = w0
+    return y
+
+
+@njit(cache=True)
+def _vad_kernel(x, ds, min_speech, join_speech):
+    """Energy VAD over 4 ms blocks of ``ds`` samples (design note §6).
+
+    Returns (vad, log_vad), each of shape (len(x) // ds,): ``vad`` > 0 marks speech blocks
+    with their (softened) energy, ``log_vad`` = ln(vad / threshold) above the threshold.
+    """
+    nw = x.shape[0] // ds
+    v = np.zeros(nw)
+    for b in range(nw):
+        acc = 0.0
+        for i in range(b * ds, (b + 1) * ds):
+            acc += x[i] * x[i]
+        v[b] = acc / ds
+    thr = 0.0
+    vmax = 0.0
+    for b in range(nw):
+        thr += v[b]
+        if v[b] > vmax:
+            vmax = v[b]
+    thr /= nw
+    lmin = vmax * 1e-4 if vmax > 0 else 1.0
+    for b in range(nw):
+        if v[b] < lmin:
+            v[b] = lmin
+    # §6.3: iterate the noise threshold.
+    for _ in range(12):
+        mu = 0.0
+        sd = 0.0
+        cnt = 0
+        for b in range(nw):
+            if v[b] <= thr:
+                mu += v[b]
+                cnt += 1
+        if cnt > 0:
+            mu /= cnt
+            for b in range(nw):
+                if v[b] <= thr:
+                    sd += (v[b] - mu) ** 2
+            sd = math.sqrt(sd / cnt)
+        thr = 1.001 * (mu + 2.0 * sd)
+    # §6.4
+    sig = 0.0
+    noise = 0.0
+    cnt = 0
+    for b in range(nw):
+        if v[b] > thr:
+            sig += v[b]
+            cnt += 1
+        else:
+            noise += v[b]
+    if cnt > 0:
+        sig /= cnt
+    else:
+        thr = -1.0
+    if cnt < nw:
+        noise /= nw - cnt
+    else:
+        noise = 1.0
+    # §6.5
+    for b in range(nw):
+        if v[b] <= thr:
+            v[b] = -v[b]
+    v[0] = -lmin
+    v[nw - 1] = -lmin
+    # §6.6: drop short bursts.
+    start = 0
+    for b in range(1, nw):
+        if v[b] > 0 and v[b - 1] <= 0:
+            start = b
+        if v[b] <= 0 and v[b - 1] > 0:
+            if b - start <= min_speech:
+                for k in range(start, b):
+                    v[k] = -v[k]
+    # §6.7: very clean signals: drop weak runs.
+    if sig >= noise * 1000:
+        start = 0
+        for b in range(1, nw):
+            if v[b] > 0 and v[b - 1] <= 0:
+                start = b
+            if v[b] <= 0 and v[b - 1] > 0:
+                total = 0.0
+                for k in range(start, b):
+                    total += v[k]
+                if total < 3.0 * thr * (b - start):
+                    for k in range(start, b):
+                        v[k] = -v[k]
+    # §6.8: fill short gaps.
+    start = 0
+    finish = 0
+    for b in range(1, nw):
+        if v[b] > 0 and v[b - 1] <= 0:
+            start = b
+            if finish > 0 and start - finish <= join_speech:
+                for k in range(finish, start):
+                    v[k] = lmin
+        if v[b] <= 0 and v[b - 1] > 0:
+            finish = b
+    # §6.9: no speech onset at all: treat everything as speech.
+    start = 0
+    for b in range(1, nw):
+        if v[b] > 0 and v[b - 1] <= 0:
+            start = b
+    if start == 0:
+        for b in range(nw):
+            v[b] = abs(v[b])
+        v[0] = -lmin
+        v[nw - 1] = -lmin
+    # §6.10: soften onsets and offsets.
+    b = 3
+    while b < nw - 2:
+        if v[b] > 0 and v[b - 2] <= 0:
+            v[b - 2] = v[b] * 0.1
+            v[b - 1] = v[b] * 0.3
+            b += 1
+        if v[b] <= 0 and v[b - 1] > 0:
+            v[b] = v[b - 1] * 0.3
+            v[b + 1] = v[b - 1] * 0.1
+            b += 3
+        b += 1
+    for b in range(nw):
+        if v[b] < 0:
+            v[b] = 0.0
+    if thr <= 0:
+        thr = lmin
+    logv = np.zeros(nw)
+    for b in range(nw):
+        if v[b] > thr:
+            logv[b] = math.log(v[b] / thr)
+    return v, logv
+
+
+@njit(cache=True)
+def _peak_histogram_kernel(corr, half_width):
+    """Delay histogram contributions of correlation windows (design note §8.3, §9.2).
+
+    ``corr`` (n_windows, na) holds |circular cross-correlation| per window. Each lag above
+    0.99 x the window's maximum v adds v**0.125 spread by a triangle of half-width
+    ``half_width`` (circularly). Returns (hist (n_windows, na), weight (n_windows,)) with
+    each window's own contribution and its unsmoothed total.
+    """
+    nwin, na = corr.shape
+    hist = np.zeros((nwin, na))
+    weight = np.zeros(nwin)
+    for w in range(nwin):
+        vmax = 0.0
+        for k in range(na):
+            if corr[w, k] > vmax:
+                vmax = corr[w, k]
+        v = 0.99 * vmax
+        inc = v**0.125
+        for k in range(na):
+            if corr[w, k] > v:
+                weight[w] += inc
+                for j in range(-half_width + 1, half_width):
+                    hist[w, (k + j) % na] += inc * (1.0 - abs(j) / half_width)
+    return hist, weight
+
+
+@njit(cache=True)
+def _first_argmax_kernel(h):
+    """Index of the first strictly largest positive value of ``h`` (0 if none)."""
+    best = 0
+    vmax = 0.0
+    for i in range(h.shape[0]):
+        if h[i] > vmax:
+            vmax = h[i]
+            best = i
+    return best
+
+
+@njit(cache=True)
+def _pseudo_lp(v, width, p):
+    """Weighted pseudo-Lp norm over bands 1..n-1 (design note §11.6.2)."""
+    acc = 0.0
+    wsum = 0.0
+    for j in range(1, v.shape[0]):
+        acc += (abs(v[j]) * width[j]) ** p
+        wsum += width[j]
+    return (acc / wsum) ** (1.0 / p) * wsum
+
+
+@njit(cache=True)
+def _audible_power(ppd, thresh, factor):
+    """Sum over bands 1..n-1 of the values above ``factor`` x the hearing threshold."""
+    acc = 0.0
+    for j in range(1, ppd.shape[0]):
+        if ppd[j] > factor * thresh[j]:
+            acc += ppd[j]
+    return acc
+
+
+@njit(cache=True)
+def _frame_disturbance_kernel(
+    ppd_ref, ppd_deg, thresh, centre_bark, width, sl, g_prev0, smooth_first
+):
+    """Gain compensation, loudness and disturbance per frame (design note §11.5-§11.6).
+
+    ``ppd_ref`` (n_frames, n_bands) is the frequency-compensated reference pitch power
+    density, ``ppd_deg`` the degraded one (not modified). ``g_prev0`` is the smoothed gain
+    before the first frame; the 0.2/0.8 smoothing is applied to the first frame only when
+    ``smooth_first``. Returns (fd, fa, ref_power) of shape (n_frames,): symmetric and
+    asymmetric frame disturbance and the reference's audible power.
+    """
+    nfr, nb = ppd_ref.shape
+    fd = np.zeros(nfr)
+    fa = np.zeros(nfr)
+    tp = np.zeros(nfr)
+    gamma = np.zeros(nb)
+    for j in range(nb):
+        h = 6.0 / (centre_bark[j] + 2.0) if centre_bark[j] < 4 else 1.0
+        if h > 2.0:
+            h = 2.0
+        gamma[j] = 0.23 * h**0.15
+    g_prev = g_prev0
+    d = np.zeros(nb)
+    da = np.zeros(nb)
+    for f in range(nfr):
+        a_ref = _audible_power(ppd_ref[f], thresh, 1.0)
+        a_deg = _audible_power(ppd_deg[f], thresh, 1.0)
+        tp[f] = a_ref
+        g = (a_ref + 5000.0) / (a_deg + 5000.0)
+        if f > 0 or smooth_first:
+            g = 0.2 * g_prev + 0.8 * g
+        g_prev = g
+        if g < 3e-4:
+            g = 3e-4
+        elif g > 5.0:
+            g = 5.0
+        for j in range(nb):
+            p0 = thresh[j]
+            pr = ppd_ref[f, j]
+            pd = ppd_deg[f, j] * g
+            lr = 0.0
+            ld = 0.0
+            scale = sl * (p0 / 0.5) ** gamma[j]
+            if pr > p0:
+                lr = scale * ((0.5 + 0.5 * pr / p0) ** gamma[j] - 1.0)
+            if pd > p0:
+                ld = scale * ((0.5 + 0.5 * pd / p0) ** gamma[j] - 1.0)
+            r = ld - lr
+            m = 0.25 * min(ld, lr)
+            if r > m:
+                dj = r - m
+            elif r < -m:
+                dj = r + m
+            else:
+                dj = 0.0
+            d[j] = dj
+            a = ((pd + 50.0) / (pr + 50.0)) ** 1.2
+            if a > 12.0:
+                a = 12.0
+            if a < 3.0:
+                a = 0.0
+            da[j] = dj * a
+        fd[f] = _pseudo_lp(d, width, 2.0)
+        fa[f] = _pseudo_lp(da, width, 1.0)
+    return fd, fa, tp
+
+
+@njit(cache=True)
+def _lpq_kernel(x, start, stop, p, q, time_weight):
+    """Split-second Lp then time Lq aggregation over frames start..stop (design note §15)."""
+    num = 0.0
+    den = 0.0
+    s = start
+    while s <= stop:
+        acc = 0.0
+        e = min(s + 20, stop + 1)
+        for f in range(s, e):
+            acc += x[f] ** p
+        val = (acc / 20.0) ** (1.0 / p)
+        tw = time_weight[s - start]
+        num += (tw * val) ** q
+        den += tw**q
+        s += 10
+    return (num / den) ** (1.0 / q)
