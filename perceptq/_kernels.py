@@ -103,10 +103,9 @@ def _vad_kernel(x, ds, min_speech, join_speech):
     for b in range(1, nw):
         if v[b] > 0 and v[b - 1] <= 0:
             start = b
-        if v[b] <= 0 and v[b - 1] > 0:
-            if b - start <= min_speech:
-                for k in range(start, b):
-                    v[k] = -v[k]
+        if v[b] <= 0 and v[b - 1] > 0 and b - start <= min_speech:
+            for k in range(start, b):
+                v[k] = -v[k]
     # §6.7: very clean signals: drop weak runs.
     if sig >= noise * 1000:
         start = 0

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import fftconvolve
 
 from perceptq import tables
 from perceptq._kernels import (
@@ -85,10 +84,12 @@ def analyse(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> Signal
 def _envelope_lag(a_ref: NDArray[np.float64], a_deg: NDArray[np.float64]) -> int:
     """Lag (blocks, positive = degraded late) of the first strict maximum of the linear
     cross-correlation of two envelopes (zero lag when nothing correlates)."""
-    nr = a_ref.shape[0]
-    if nr <= 1 or a_deg.shape[0] <= 1:
+    nr, nd = a_ref.shape[0], a_deg.shape[0]
+    if nr <= 1 or nd <= 1:
         return 0
-    y = fftconvolve(a_deg, a_ref[::-1], mode="full")
+    size = 1 << int(np.ceil(np.log2(nr + nd - 1)))
+    y = np.fft.irfft(np.fft.rfft(a_deg, size) * np.fft.rfft(a_ref[::-1], size), size)
+    y = y[: nr + nd - 1]
     y[np.abs(y) < 1e-9 * max(1.0, float(np.abs(y).max()))] = 0.0
     return _first_argmax_kernel(y) - (nr - 1) if np.any(y > 0) else 0
 
@@ -246,10 +247,7 @@ def _backward_windows(b_end: int, est: int, limit: int, n_deg: int, cfg: ModelCo
         startd = n_deg - cfg.na
         startr = startd - est
     step = cfg.na // 4
-    if startd < 0 or startr < limit:
-        count = 0
-    else:
-        count = min(startd // step, (startr - limit) // step) + 1
+    count = 0 if startd < 0 or startr < limit else min(startd // step, (startr - limit) // step) + 1
     k = np.arange(count)
     return startr - k * step, startd - k * step
 

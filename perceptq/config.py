@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 #: VAD blocks of zero padding before and after each signal (75 x 4 ms = 300 ms).
 SEARCH_BLOCKS = 75
@@ -70,7 +70,7 @@ class ModelConfig:
         return PAD_MS * self.fs // 1000
 
 
-@lru_cache(maxsize=None)
+@cache
 def config_for(fs: int) -> ModelConfig:
     """Return the :class:`ModelConfig` of model rate ``fs`` (8000 or 16000)."""
     if fs == 8000:

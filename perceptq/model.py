@@ -6,6 +6,7 @@ aggregation -> raw score and MOS-LQO.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,7 +137,7 @@ def evaluate(
             end_s=(e - SEARCH_BLOCKS) * block_s,
             delay_ms=1000.0 * dl / fs,
         )
-        for s, e, dl in zip(utt.start, utt.end, utt.delay)
+        for s, e, dl in zip(utt.start, utt.end, utt.delay, strict=False)
     )
     sel = slice(start_frame, stop_frame + 1)
     return ModelOutput(
@@ -162,7 +163,5 @@ def warm_up() -> None:
         t = np.arange(fs) / fs
         x = np.sin(2 * np.pi * 440 * t) * (rng.random(fs) > 0.0)
         x = np.concatenate((np.zeros(fs // 2), x * np.hanning(fs), np.zeros(fs // 2)))
-        try:
+        with contextlib.suppress(NoSpeechError):
             evaluate(x, x + 0.01 * rng.standard_normal(x.shape[0]), fs, mode)
-        except NoSpeechError:
-            pass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
@@ -47,7 +47,7 @@ class BarkTable:
         return int(self.centre_bark.shape[0])
 
 
-@lru_cache(maxsize=None)
+@cache
 def bark_table(fs: int) -> BarkTable:
     """Bark table for model rate ``fs`` (42 bands at 8 kHz, 49 at 16 kHz)."""
     rows = _read_csv(f"bark_bands_{fs // 1000}k.csv")
@@ -66,21 +66,21 @@ def bark_table(fs: int) -> BarkTable:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def curve(name: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(frequency Hz, gain dB) points of a curve: ``align_filter`` or ``irs_receive_filter``."""
     rows = _read_csv(f"{name}_db.csv")
     return _frozen([float(r["freq_hz"]) for r in rows]), _frozen([float(r["gain_db"]) for r in rows])
 
 
-@lru_cache(maxsize=None)
+@cache
 def align_sos(fs: int) -> NDArray[np.float64]:
     """Cascaded biquads (b0, b1, b2, a1, a2) of the alignment filter at ``fs``."""
     rows = _read_csv(f"align_iir_sos_{fs // 1000}k.csv")
     return _frozen([[float(r[k]) for k in ("b0", "b1", "b2", "a1", "a2")] for r in rows])
 
 
-@lru_cache(maxsize=None)
+@cache
 def wb_input_sos(fs: int) -> NDArray[np.float64]:
     """The single wideband input biquad (b0, b1, b2, a1, a2) at ``fs``, shape (1, 5)."""
     rows = [r for r in _read_csv("wb_input_iir_sos.csv") if int(r["fs_hz"]) == fs]
