@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,8 @@ def test_frame_disturbance_kernel_matches_numpy():
     gamma = 0.23 * h**0.15
 
     def loud(p):
-        return np.where(p > thr, cfg.sl * (thr / 0.5) ** gamma * ((0.5 + 0.5 * p / thr) ** gamma - 1), 0)
+        scale = cfg.sl * (thr / 0.5) ** gamma
+        return np.where(p > thr, scale * ((0.5 + 0.5 * p / thr) ** gamma - 1), 0)
 
     def lp(v, p):
         return (np.sum((np.abs(v[1:]) * w[1:]) ** p) / w[1:].sum()) ** (1 / p) * w[1:].sum()
@@ -170,7 +172,7 @@ def test_more_noise_scores_lower():
     rng = np.random.default_rng(7)
     noise = rng.standard_normal(len(x)) * np.std(x)
     scores = [evaluate(x, x + noise * 10 ** (-snr / 20), fs, "wb").mos for snr in (40, 20, 10, 0)]
-    assert all(a > b for a, b in zip(scores, scores[1:]))
+    assert all(a > b for a, b in itertools.pairwise(scores))
 
 
 def test_many_utterances_beyond_fifty():
