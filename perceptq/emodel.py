@@ -518,9 +518,15 @@ def rate_network(
         )
     m2e = delay_ms + buf_ms + pkt
     p = EModelInput(
-        t=m2e, ta=m2e, tr=2 * m2e, ie=ie_v, bpl=bpl_v or 1.0, ppl=total_pct,
-        burst_r=burst_ratio, a=advantage,
-    )  # fmt: skip
+        t=m2e,
+        ta=m2e,
+        tr=2 * m2e,
+        ie=ie_v,
+        bpl=bpl_v or 1.0,
+        ppl=total_pct,
+        burst_r=burst_ratio,
+        a=advantage,
+    )
     network = {
         "codec": info.name if info else None,
         "network_loss_pct": loss_pct,
