@@ -67,6 +67,7 @@ def score(
 
 
 # Sub-commands that live in their own modules register here (one line each).
+from perceptq.cli_report import register as _r_report; _r_report(app)  # noqa: E402, E702, I001
 
 
 def main() -> None:  # pragma: no cover - console entry
