@@ -502,6 +502,6 @@ def worst(rows: Sequence[Scored], n: int = 15) -> str:
     """The ``n`` rows with the largest |Δ| (errors first), one per line."""
     lines = []
     for r in sorted(rows, key=lambda r: -r.delta)[:n]:
-        ours = f"{r.ours:.3f}" if r.ours is not None else r.error
-        lines.append(f"  {r.name} [{r.mode}]  ref={r.ref:.3f}  ours={ours}  |d|={r.delta:.3f}")
+        ours = f"{r.ours:.4f}" if r.ours is not None else r.error
+        lines.append(f"  {r.name} [{r.mode}]  ref={r.ref:.4f}  ours={ours}  |d|={r.delta:.4f}")
     return "\n".join(lines)
