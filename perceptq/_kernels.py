@@ -17,19 +17,21 @@ from numba import njit
 def _biquad_cascade_kernel(x, sos):
     """Filter ``x`` (n,) through cascaded biquads ``sos`` (n_sections, 5) = b0 b1 b2 a1 a2.
 
-    Direct form II, zero initial state, each section over the whole signal before the
-    next. Returns a new array.
+    Direct form II with zero initial state; each sample passes through every section in
+    turn (the same result as filtering section by section). Returns a new array.
     """
-    y = x.copy()
-    for s in range(sos.shape[0]):
-        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
-        w1 = 0.0
-        w2 = 0.0
-        for n in range(y.shape[0]):
-            w0 = y[n] - a1 * w1 - a2 * w2
-            y[n] = b0 * w0 + b1 * w1 + b2 * w2
-            w2 = w1
-            w1 = w0
+    ns = sos.shape[0]
+    w1 = np.zeros(ns)
+    w2 = np.zeros(ns)
+    y = np.empty_like(x)
+    for n in range(x.shape[0]):
+        v = x[n]
+        for s in range(ns):
+            w0 = v - sos[s, 3] * w1[s] - sos[s, 4] * w2[s]
+            v = sos[s, 0] * w0 + sos[s, 1] * w1[s] + sos[s, 2] * w2[s]
+            w2[s] = w1[s]
+            w1[s] = w0
+        y[n] = v
     return y
 
 

@@ -8,8 +8,10 @@ utterance splitting at delay changes. All positions are in padded coordinates: b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 
 from perceptq import tables
@@ -81,39 +83,54 @@ def analyse(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> Signal
     return Signal(x, n_padded, vad, log_vad)
 
 
-def _envelope_lag(a_ref: NDArray[np.float64], a_deg: NDArray[np.float64]) -> int:
-    """Lag (blocks, positive = degraded late) of the first strict maximum of the linear
-    cross-correlation of two envelopes (zero lag when nothing correlates)."""
-    nr, nd = a_ref.shape[0], a_deg.shape[0]
-    if nr <= 1 or nd <= 1:
-        return 0
-    size = 1 << int(np.ceil(np.log2(nr + nd - 1)))
-    y = np.fft.irfft(np.fft.rfft(a_deg, size) * np.fft.rfft(a_ref[::-1], size), size)
-    y = y[: nr + nd - 1]
-    y[np.abs(y) < 1e-9 * max(1.0, float(np.abs(y).max()))] = 0.0
-    return _first_argmax_kernel(y) - (nr - 1) if np.any(y > 0) else 0
+def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
+    """Lags (blocks, positive = degraded late) of the first strict maximum of the linear
+    cross-correlation of each (reference, degraded) envelope pair; zero lag when nothing
+    correlates. All pairs are transformed in one batch."""
+    lags = [0] * len(pairs)
+    todo = [i for i, (r, d) in enumerate(pairs) if r.shape[0] > 1 and d.shape[0] > 1]
+    if not todo:
+        return lags
+    size = 1 << int(np.ceil(np.log2(max(pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1
+                                        for i in todo))))
+    rev = np.zeros((len(todo), size))
+    deg = np.zeros((len(todo), size))
+    for row, i in enumerate(todo):
+        r, d = pairs[i]
+        rev[row, : r.shape[0]] = r[::-1]
+        deg[row, : d.shape[0]] = d
+    y = scipy.fft.irfft(scipy.fft.rfft(deg, axis=1) * scipy.fft.rfft(rev, axis=1), size, axis=1)
+    for row, i in enumerate(todo):
+        nr, nd = pairs[i][0].shape[0], pairs[i][1].shape[0]
+        yi = y[row, : nr + nd - 1].copy()
+        yi[np.abs(yi) < 1e-9 * max(1.0, float(np.abs(yi).max()))] = 0.0
+        lags[i] = _first_argmax_kernel(yi) - (nr - 1) if np.any(yi > 0) else 0
+    return lags
 
 
 def crude_delay(ref: Signal, deg: Signal, cfg: ModelConfig) -> int:
     """Whole-file delay in samples from the log-VAD envelopes (§7)."""
-    return _envelope_lag(ref.log_vad, deg.log_vad) * cfg.ds
+    return _envelope_lags([(ref.log_vad, deg.log_vad)])[0] * cfg.ds
 
 
-def _crude_segment(ref: Signal, deg: Signal, b0: int, b1: int, est: int, cfg: ModelConfig) -> int:
-    """Envelope delay of reference blocks [b0, b1) around estimate ``est`` (§8.2)."""
+def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
+                    cfg: ModelConfig) -> list[int]:
+    """Envelope delay (samples) of each reference block range [b0, b1) around the
+    estimate ``est`` (§8.2)."""
     cd = tdiv(est, cfg.ds)
-    startr, startd = b0, b0 + cd
-    if startd < 0:
-        startr, startd = -cd, 0
-    nr = b1 - startr
-    nd = nr
     n_deg_blocks = deg.n_padded // cfg.ds
-    if startd + nd > n_deg_blocks:
-        nd = n_deg_blocks - startd
-    if nr <= 1 or nd <= 1:
-        return est
-    lag = _envelope_lag(ref.log_vad[startr : startr + nr], deg.log_vad[startd : startd + nd])
-    return lag * cfg.ds + est
+    pairs = []
+    for b0, b1 in segments:
+        startr, startd = b0, b0 + cd
+        if startd < 0:
+            startr, startd = -cd, 0
+        nr = b1 - startr
+        nd = min(nr, n_deg_blocks - startd)
+        if nr <= 1 or nd <= 1:
+            pairs.append((np.zeros(0), np.zeros(0)))
+        else:
+            pairs.append((ref.log_vad[startr : startr + nr], deg.log_vad[startd : startd + nd]))
+    return [lag * cfg.ds + est for lag in _envelope_lags(pairs)]
 
 
 def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -138,12 +155,32 @@ def _correlation_windows(
     ref_x: NDArray[np.float64], deg_x: NDArray[np.float64], startr: NDArray, startd: NDArray,
     na: int,
 ) -> NDArray[np.float64]:
-    """|circular cross-correlation| of Hann-windowed NA-sample windows, one row each."""
-    win = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(na) / na))
-    idx = np.arange(na)
-    xr = np.fft.rfft(ref_x[startr[:, None] + idx] * win, axis=1)
-    xd = np.fft.rfft(deg_x[startd[:, None] + idx] * win, axis=1)
-    return np.ascontiguousarray(np.abs(np.fft.irfft(np.conj(xr) * xd, na, axis=1)))
+    """|circular cross-correlation| of Hann-windowed NA-sample windows, one row each.
+
+    Window starts advance in equal steps, so both window sets are strided views.
+    """
+    if startr.shape[0] > 1 and startr[1] < startr[0]:  # backward sequence: compute forwards
+        return _correlation_windows(ref_x, deg_x, startr[::-1], startd[::-1], na)[::-1]
+    win = _hann(na)
+    step = int(startr[1] - startr[0]) if startr.shape[0] > 1 else na
+    n = startr.shape[0]
+
+    def frames(x, s0):
+        view = np.lib.stride_tricks.as_strided(
+            x[s0:], shape=(n, na), strides=(step * x.strides[0], x.strides[0]), writeable=False
+        )
+        return scipy.fft.rfft(view * win, axis=1)
+
+    xr = frames(ref_x, int(startr[0]))
+    xd = frames(deg_x, int(startd[0]))
+    return np.abs(scipy.fft.irfft(np.conj(xr) * xd, na, axis=1))
+
+
+@lru_cache(maxsize=None)
+def _hann(n: int) -> NDArray[np.float64]:
+    w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
+    w.setflags(write=False)
+    return w
 
 
 def _window_contributions(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
@@ -208,8 +245,9 @@ def find_utterances(ref: Signal, deg: Signal, cfg: ModelConfig) -> Utterances:
         utt.delay.append(crude)
         utt.conf.append(0.0)
     for u in range(len(utt)):
-        utt.delay_est[u] = _crude_segment(ref, deg, utt.search_start[u], utt.search_end[u],
-                                          crude, cfg)
+        utt.delay_est[u] = _crude_segments(
+            ref, deg, [(utt.search_start[u], utt.search_end[u])], crude, cfg
+        )[0]
         fine_delay(ref, deg, utt, u, cfg)
     if len(utt):
         _set_boundaries(utt, w, deg.n_padded, cfg)
@@ -268,17 +306,22 @@ def _part_delays(ref, deg, estimates, limits, forward, b_edge, cfg):
             far = min(limits[b] for b in members)
             sr, sd = _backward_windows(b_edge, est, far, deg.n_padded, cfg)
         hist, weight = _window_contributions(ref, deg, sr, sd, cfg)
-        chist = np.cumsum(hist, axis=0)
-        cweight = np.cumsum(weight)
+        counts = {}
         for b in members:
             if forward:
-                n = int(np.count_nonzero(sr + cfg.na <= limits[b]))
+                counts[b] = int(np.count_nonzero(sr + cfg.na <= limits[b]))
             else:
-                n = int(np.count_nonzero(sr >= limits[b]))
+                counts[b] = int(np.count_nonzero(sr >= limits[b]))
+        acc, acc_w, done = np.zeros(cfg.na), 0.0, 0
+        for b in sorted(members, key=counts.get):
+            n = counts[b]
+            acc = acc + hist[done:n].sum(axis=0)
+            acc_w += float(weight[done:n].sum())
+            done = n
             if n == 0:
                 out[b] = (est, 0.0)
             else:
-                lag, conf = _histogram_delay(chist[n - 1], float(cweight[n - 1]), cfg.na)
+                lag, conf = _histogram_delay(acc, acc_w, cfg.na)
                 out[b] = (est + lag, conf)
     return out
 
@@ -306,8 +349,8 @@ def split_utterances(ref: Signal, deg: Signal, utt: Utterances, cfg: ModelConfig
         while bps[-1] + step <= sp_end - pad and len(bps) < 40:
             bps.append(bps[-1] + step)
         est = utt.delay_est[u]
-        ed1 = [_crude_segment(ref, deg, s0, bp, est, cfg) for bp in bps]
-        ed2 = [_crude_segment(ref, deg, bp, e0, est, cfg) for bp in bps]
+        ed1 = _crude_segments(ref, deg, [(s0, bp) for bp in bps], est, cfg)
+        ed2 = _crude_segments(ref, deg, [(bp, e0) for bp in bps], est, cfg)
         first = _part_delays(ref, deg, ed1, {b: bps[b] * ds for b in range(len(bps))},
                              True, s0, cfg)
         conf_u = utt.conf[u]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 
 from perceptq import perceptual
@@ -78,11 +79,11 @@ def _interval_delay(r: NDArray[np.float64], d: NDArray[np.float64], search: int)
     """Delay of |d| against |r| (normalised correlation), lags -search..search-1 (§13.4)."""
     n = r.shape[0]
     size = 1 << int(np.ceil(np.log2(2 * n)))
-    p1 = float(np.dot(r, r)) / size
-    p2 = float(np.dot(d, d)) / size
+    p1 = float(np.sum(r * r)) / size
+    p2 = float(np.sum(d * d)) / size
     if p1 <= 1e-6 or p2 <= 1e-6:
         return 0, 0.0
-    y = np.fft.irfft(np.conj(np.fft.rfft(np.abs(r), size)) * np.fft.rfft(np.abs(d), size), size)
+    y = scipy.fft.irfft(np.conj(scipy.fft.rfft(np.abs(r), size)) * scipy.fft.rfft(np.abs(d), size), size)
     h = np.abs(y) / np.sqrt(p1 * p2) / size
     cand = np.concatenate((h[size - search :], h[:search]))
     k = int(np.argmax(cand))

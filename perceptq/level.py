@@ -7,6 +7,7 @@ Signals live in padded buffers laid out as ``[sb zeros | signal | pad + sb zeros
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
 
 from perceptq import tables
@@ -31,13 +32,13 @@ def curve_filter(
     """
     n = n_signal + cfg.pad
     size = 1 << int(np.ceil(np.log2(n)))
-    spec = np.fft.rfft(buf[cfg.sb : cfg.sb + n], size)
+    spec = scipy.fft.rfft(buf[cfg.sb : cfg.sb + n], size)
     freq_pts, db_pts = tables.curve(curve)
     freqs = np.arange(spec.shape[0]) * cfg.fs / size
     gain_db = np.interp(freqs, freq_pts, db_pts) - np.interp(1000.0, freq_pts, db_pts)
     spec *= 10.0 ** (gain_db / 20.0)
     out = buf.copy()
-    out[cfg.sb : cfg.sb + n] = np.fft.irfft(spec, size)[:n]
+    out[cfg.sb : cfg.sb + n] = scipy.fft.irfft(spec, size)[:n]
     return out
 
 
@@ -51,7 +52,7 @@ def normalise_level(
     """
     filtered = curve_filter(buf, n_signal, cfg, "align_filter")
     seg = filtered[cfg.sb : cfg.sb + n_signal + cfg.pad]
-    power = float(np.dot(seg, seg)) / (max_padded - 2 * cfg.sb + cfg.pad)
+    power = float(np.sum(seg * seg)) / (max_padded - 2 * cfg.sb + cfg.pad)
     if power <= 0:
         return buf.copy()
     return buf * np.sqrt(TARGET_POWER / power)
