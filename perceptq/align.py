@@ -8,7 +8,7 @@ utterance splitting at delay changes. All positions are in padded coordinates: b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import scipy.fft
@@ -176,7 +176,7 @@ def _correlation_windows(
     return np.abs(scipy.fft.irfft(np.conj(xr) * xd, na, axis=1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hann(n: int) -> NDArray[np.float64]:
     w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
     w.setflags(write=False)

@@ -75,7 +75,9 @@ def bad_intervals(fd: NDArray[np.float64], stop_frame: int) -> list[tuple[int, i
     return out
 
 
-def _interval_delay(r: NDArray[np.float64], d: NDArray[np.float64], search: int) -> tuple[int, float]:
+def _interval_delay(
+    r: NDArray[np.float64], d: NDArray[np.float64], search: int
+) -> tuple[int, float]:
     """Delay of |d| against |r| (normalised correlation), lags -search..search-1 (§13.4)."""
     n = r.shape[0]
     size = 1 << int(np.ceil(np.log2(2 * n)))
@@ -83,7 +85,8 @@ def _interval_delay(r: NDArray[np.float64], d: NDArray[np.float64], search: int)
     p2 = float(np.sum(d * d)) / size
     if p1 <= 1e-6 or p2 <= 1e-6:
         return 0, 0.0
-    y = scipy.fft.irfft(np.conj(scipy.fft.rfft(np.abs(r), size)) * scipy.fft.rfft(np.abs(d), size), size)
+    spec_r = scipy.fft.rfft(np.abs(r), size)
+    y = scipy.fft.irfft(np.conj(spec_r) * scipy.fft.rfft(np.abs(d), size), size)
     h = np.abs(y) / np.sqrt(p1 * p2) / size
     cand = np.concatenate((h[size - search :], h[:search]))
     k = int(np.argmax(cand))
