@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -289,3 +291,103 @@ def test_bad_inputs_are_rejected():
         emodel.rate_network("g711", loss_pct=101)
     with pytest.raises(EModelError, match="jitter"):
         emodel.rate_network("g711", jitter_ms=-3)
+
+
+# --- perceptq emodel (CLI) ----------------------------------------------------------------
+
+
+def _cli():
+    import typer
+    from typer.testing import CliRunner
+
+    from perceptq.cli_network import register
+
+    app = typer.Typer()
+    register(app)
+    return app, CliRunner()
+
+
+def test_cli_single_call_prints_r_mos_and_breakdown():
+    app, runner = _cli()
+    args = ["emodel", "--codec", "g711", "--loss", "2", "--burst-ratio", "1.5"]
+    res = runner.invoke(app, [*args, "--delay", "150", "--jitter", "30"])
+    assert res.exit_code == 0, res.output
+    expect = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30)
+    shown = {
+        m.group(1).strip(): float(m.group(2))
+        for m in re.finditer(r"^\s*([A-Za-z -]+?)\s+(-?\d+\.\d+)", res.stdout, re.M)
+    }
+    expected = {
+        "R": expect.r,
+        "MOS-CQE": expect.mos,
+        "delay": expect.r_loss_delay,
+        "codec": expect.r_loss_codec,
+        "packet loss": expect.r_loss_packet,
+        "other": expect.r_loss_other,
+    }
+    for label, value in expected.items():
+        np.testing.assert_allclose(shown[label], value, atol=ATOL_2DP, err_msg=label)
+    assert f"({expect.category})" in res.stdout
+    js = runner.invoke(app, [*args, "--json"])
+    data = json.loads(js.stdout)
+    again = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5)
+    np.testing.assert_allclose(data["r"], again.r, rtol=1e-12)
+    assert data["category"] == again.category and "r_loss_other" in data
+
+
+def test_cli_single_call_errors_are_one_line():
+    app, runner = _cli()
+    res = runner.invoke(app, ["emodel", "--codec", "opus"])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "known codecs: g711" in res.stderr
+    res = runner.invoke(app, ["emodel", "--loss-pattern", "00x1"])
+    assert res.exit_code == 2 and "expected 0/1 per packet" in res.stderr
+    res = runner.invoke(app, ["emodel", "-o", "x.csv"])
+    assert res.exit_code == 2 and "need --input" in res.stderr
+    pattern = runner.invoke(app, ["emodel", "--loss-pattern", "0000110000", "--json"])
+    assert json.loads(pattern.stdout)["network"]["network_loss_pct"] == 20.0
+
+
+CALLS = """call_id,site,codec,loss,burst_ratio,delay,jitter
+1,paris,g711,0,,20,2
+2,paris,g711,2,1.5,150,30
+3,lyon,g729a,1,,80,10
+4,lyon,g729,1,,80,10
+"""
+
+
+def test_cli_table_of_calls(tmp_path):
+    import pandas as pd
+
+    app, runner = _cli()
+    calls = tmp_path / "calls.csv"
+    calls.write_text(CALLS)
+    out = tmp_path / "out.csv"
+    res = runner.invoke(
+        app, ["emodel", "--input", str(calls), "-o", str(out), "--group-by", "site"]
+    )
+    assert res.exit_code == 1, res.output  # row 4: G.729 without Bpl cannot rate a loss
+    assert "MOS summary" in res.stdout and "paris" in res.stdout and "lyon" in res.stdout
+    assert "line 5: codec g729 has no packet-loss robustness Bpl" in res.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns[:7]) == [
+        "call_id",
+        "site",
+        "codec",
+        "loss",
+        "burst_ratio",
+        "delay",
+        "jitter",
+    ]
+    assert list(df["status"]) == ["ok", "ok", "ok", "error"]
+    expect = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30)
+    row = df.iloc[1]
+    np.testing.assert_allclose([row["r"], row["mos"]], [expect.r, expect.mos], rtol=1e-12)
+    for column, value in expect.breakdown().items():
+        np.testing.assert_allclose(row[column], value, rtol=1e-9, atol=1e-12)
+    low = runner.invoke(app, ["emodel", "--input", str(calls), "-o", str(out), "--fail-below", "4"])
+    assert low.exit_code == 3 and "2 call(s) below MOS 4" in low.stdout
+    bad = runner.invoke(app, ["emodel", "--input", str(calls), "--group-by", "carrier"])
+    assert bad.exit_code == 2 and "unknown column(s) carrier" in bad.stderr
+    missing = runner.invoke(app, ["emodel", "--input", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "nope.csv: file not found" in missing.stderr

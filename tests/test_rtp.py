@@ -307,3 +307,98 @@ def test_malformed_captures_give_clear_errors(tmp_path):
         header_only.write_bytes(data[:10])
         with pytest.raises(rtp.CaptureError, match="hdr"):
             rtp.analyse_capture(header_only)
+
+
+# --- network and perceptual MOS together ---------------------------------------------------
+
+
+def test_network_and_perceptual_mos_both_fall_as_loss_rises(tmp_path):
+    import perceptq
+
+    call = Call(seq0=0, ts0=0)
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, g711.decode(call.codes.ravel(), "ulaw"), FS, subtype="PCM_16")
+    order = np.random.default_rng(4).permutation(np.arange(5, call.n - 5))
+    network, perceptual = [], []
+    for fraction in (0.0, 0.03, 0.08, 0.15):
+        lost = np.zeros(call.n, dtype=bool)
+        lost[order[: round(fraction * call.n)]] = True  # nested loss sets
+        keep = np.flatnonzero(~lost)
+        cap = write_capture(tmp_path / f"loss{fraction}.pcap", call.frames(keep, 0.02 * keep))
+        report = rtp.analyse_capture(cap)
+        s = only_stream(report)
+        assert s.lost == lost.sum()
+        wav = rtp.extract_audio(report, tmp_path / f"x{fraction}")[(s.ssrc, s.src, s.dst)]
+        network.append(s.mos)
+        perceptual.append(perceptq.score(ref, wav, mode="nb").mos)
+    assert np.all(np.diff(network) < 0), network
+    assert np.all(np.diff(perceptual) < 0), perceptual
+    assert perceptual[0] > 4.0  # nothing lost: the decoded audio is the reference itself
+
+
+# --- perceptq rtp (CLI) ----------------------------------------------------------------------
+
+
+def _cli():
+    import typer
+    from typer.testing import CliRunner
+
+    from perceptq.cli_network import register
+
+    app = typer.Typer()
+    register(app)
+    return app, CliRunner()
+
+
+def test_cli_rtp_table_json_extract_and_reference(tmp_path):
+    import json
+
+    app, runner = _cli()
+    call = Call()
+    lost = np.zeros(call.n, dtype=bool)
+    lost[[30, 31, 80]] = True
+    keep = np.flatnonzero(~lost)
+    cap = write_capture(tmp_path / "call.pcap", call.frames(keep, 0.02 * keep))
+    res = runner.invoke(app, ["rtp", str(cap)])
+    assert res.exit_code == 0, res.output
+    header, row = res.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["ssrc", "src", "->"]
+    assert "0x1234abcd" in row and "PCMU" in row and f"{100 * 3 / call.n:.2f}" in row
+    js = runner.invoke(app, ["rtp", str(cap), "--json"])
+    rows = json.loads(js.stdout)
+    assert list(rows[0]) == [
+        "capture", "ssrc", "src", "dst", "payload_type", "codec", "packets", "expected",
+        "lost", "loss_pct", "burst_ratio", "jitter_ms", "duration_s", "r", "mos", "category",
+    ]  # fmt: skip
+    assert rows[0]["lost"] == 3 and rows[0]["ssrc"] == 0x1234ABCD
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, speech_8k()[: call.n * PKT], FS, subtype="PCM_16")
+    out_dir = tmp_path / "audio"
+    both = runner.invoke(
+        app, ["rtp", str(cap), "--extract", str(out_dir), "--reference", str(ref), "--json"]
+    )
+    assert both.exit_code == 0, both.output
+    got = json.loads(both.stdout)[0]
+    assert 1 <= got["perceptual_mos"] <= 4.6 and got["mos"] == rows[0]["mos"]
+    assert len(list(out_dir.glob("call_1234abcd_*.wav"))) == 1
+
+
+def test_cli_rtp_bad_input_is_one_line(tmp_path):
+    app, runner = _cli()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a capture")
+    cases = {
+        str(text): "not a pcap or pcapng capture",
+        str(tmp_path / "missing.pcap"): "cannot open",
+    }
+    noise = write_capture(tmp_path / "noise.pcap", _noise_frames(np.random.default_rng(2)))
+    cases[str(noise)] = "no RTP stream found"
+    for path, message in cases.items():
+        res = runner.invoke(app, ["rtp", path])
+        assert res.exit_code == 2, (path, res.output)
+        assert message in res.stderr and res.stderr.count("\n") == 1
+        assert "Traceback" not in res.stderr + res.stdout
+    bad_ports = runner.invoke(app, ["rtp", str(noise), "--ports", "5004-x"])
+    assert bad_ports.exit_code == 2 and "--ports" in bad_ports.stderr
+    bad_pt = runner.invoke(app, ["rtp", str(noise), "--payload-type", "96"])
+    assert bad_pt.exit_code == 2 and "expected N=codec" in bad_pt.stderr

@@ -1,0 +1,464 @@
+"""``perceptq emodel`` and ``perceptq rtp``: network MOS (G.107 E-model) from statistics
+and from packet captures, beside the perceptual score.
+
+Exit codes: 0 ok; 1 some calls/streams failed; 2 bad usage or unreadable input;
+3 a MOS fell below ``--fail-below``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+#: Columns ``emodel --input`` adds to the table, after the input's own columns.
+EMODEL_COLUMNS = [
+    "r",
+    "mos",
+    "category",
+    "status",
+    "error",
+    "r_loss_delay",
+    "r_loss_codec",
+    "r_loss_packet",
+    "r_loss_other",
+]
+#: Input columns understood by ``emodel --input`` (first match wins) → rate_network keyword.
+INPUT_COLUMNS = {
+    "codec": ("codec",),
+    "loss_pct": ("loss_pct", "loss"),
+    "burst_ratio": ("burst_ratio", "burstr"),
+    "loss_pattern": ("loss_pattern",),
+    "delay_ms": ("delay_ms", "delay"),
+    "jitter_ms": ("jitter_ms", "jitter"),
+    "jitter_buffer_ms": ("jitter_buffer_ms", "jitter_buffer"),
+    "packet_ms": ("packet_ms",),
+    "ie": ("ie",),
+    "bpl": ("bpl",),
+    "advantage": ("advantage",),
+}
+STREAM_COLUMNS = [
+    "capture",
+    "ssrc",
+    "src",
+    "dst",
+    "payload_type",
+    "codec",
+    "packets",
+    "expected",
+    "lost",
+    "loss_pct",
+    "burst_ratio",
+    "jitter_ms",
+    "duration_s",
+    "r",
+    "mos",
+    "category",
+]
+
+
+class _Usage(ValueError):
+    """Bad option or unreadable input (exit 2)."""
+
+
+def _pattern(text: str) -> list[bool]:
+    bits = text.replace(" ", "").replace(",", "")
+    if not bits or set(bits) - {"0", "1"}:
+        raise _Usage(f"loss pattern {text!r}: expected 0/1 per packet (1 = lost), e.g. 0011000")
+    return [b == "1" for b in bits]
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# --- perceptq emodel ---------------------------------------------------------------------
+
+
+def _print_result(res: Any) -> None:
+    net, inp = res.network, res.inputs
+    typer.echo(f"R          {res.r:6.2f}")
+    typer.echo(f"MOS-CQE    {res.mos:6.2f}  ({res.category})")
+    typer.echo("R points lost to")
+    typer.echo(
+        f"  delay          {res.r_loss_delay:6.2f}  mouth-to-ear {net['mouth_to_ear_ms']:.0f} ms"
+        f" = network {net['delay_ms']:g} + jitter buffer {net['jitter_buffer_ms']:g}"
+        f" + packet {net['packet_ms']:g}"
+    )
+    typer.echo(
+        f"  codec          {res.r_loss_codec:6.2f}  {net['codec'] or 'given'}, Ie {inp.ie:g}"
+    )
+    typer.echo(
+        f"  packet loss    {res.r_loss_packet:6.2f}  {net['total_loss_pct']:.2f} % "
+        f"(network {net['network_loss_pct']:.2f} + late {net['late_loss_pct']:.2f}), "
+        f"burst ratio {net['burst_ratio']:.2f}, Bpl {inp.bpl:g}"
+    )
+    typer.echo(f"  other          {res.r_loss_other:6.2f}  noise, loudness, sidetone, quantisation")
+
+
+def _rate_rows(table: Any, defaults: dict[str, Any]) -> Any:
+    from perceptq import emodel
+
+    columns = {c.lower().strip(): c for c in table.columns}
+    rows = []
+    for number, record in enumerate(table.to_dict("records"), start=2):
+        kwargs = dict(defaults)
+        out = dict.fromkeys(EMODEL_COLUMNS, math.nan)
+        try:
+            for key, names in INPUT_COLUMNS.items():
+                col = next((columns[n] for n in names if n in columns), None)
+                cell = "" if col is None else str(record[col]).strip()
+                if not cell:
+                    continue
+                if key == "codec":
+                    kwargs[key] = cell
+                elif key == "loss_pattern":
+                    kwargs[key] = _pattern(cell)
+                else:
+                    value = _float_or_nan(cell)
+                    if math.isnan(value):
+                        raise _Usage(f"column {col!r}: {cell!r} is not a number")
+                    kwargs[key] = value
+            res = emodel.rate_network(**kwargs)
+            out.update(r=res.r, mos=res.mos, category=res.category, status="ok", error="")
+            out.update(res.breakdown())
+        except (emodel.EModelError, _Usage) as exc:
+            out.update(category="", status="error", error=f"line {number}: {exc}")
+        rows.append({**record, **out})
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=[*table.columns, *EMODEL_COLUMNS])
+
+
+def _read_calls(path: Path) -> Any:
+    import pandas as pd
+
+    if path.is_dir():
+        raise _Usage(f"{path}: is a folder, expected a CSV table of calls")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise _Usage(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise _Usage(f"{path}: not a readable CSV table ({' '.join(str(exc).split())})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    clash = [c for c in table.columns if c in EMODEL_COLUMNS]
+    if clash:
+        raise _Usage(f"{path}: column(s) {', '.join(clash)} clash with output columns; rename them")
+    if table.empty:
+        raise _Usage(f"{path}: table has no rows")
+    return table
+
+
+def _write_table(df: Any, output: Path | None) -> None:
+    if output is None:
+        typer.echo(df.to_csv(index=False), nl=False)
+        return
+    from perceptq.batch import table_format
+
+    fmt = table_format(output)
+    try:
+        if fmt == "csv":
+            df.to_csv(output, index=False)
+        elif fmt == "jsonl":
+            df.to_json(output, orient="records", lines=True)
+        else:
+            df.to_parquet(output, index=False)
+    except OSError as exc:
+        raise _Usage(f"{output}: cannot write output ({exc.strerror or exc})") from None
+
+
+def _table_mode(
+    input_: Path,
+    output: Path | None,
+    group_by: str | None,
+    fail_below: float | None,
+    defaults: dict[str, Any],
+) -> int:
+    from perceptq.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_THRESHOLD, err_console
+    from perceptq.summary import below, format_summary, summarise
+
+    table = _read_calls(input_)
+    groups = [c.strip() for c in (group_by or "").split(",") if c.strip()]
+    unknown = [c for c in groups if c not in table.columns and c != "category"]
+    if unknown:
+        usable = ", ".join([*table.columns, "category"])
+        raise _Usage(f"--group-by: unknown column(s) {', '.join(unknown)} (usable: {usable})")
+    if output is not None:
+        from perceptq.batch import table_format
+
+        try:
+            table_format(output)
+        except ValueError as exc:
+            raise _Usage(str(exc)) from None
+    df = _rate_rows(table, defaults)
+    _write_table(df, output)
+    say = typer.echo if output is not None else (lambda t: err_console.print(t, markup=False))
+    say(format_summary(summarise(df, group_by=groups or None)))
+    errors = df[df["status"] != "ok"]
+    for message in errors["error"].head(10):
+        err_console.print(f"perceptq: error row: {message}", markup=False)
+    if fail_below is not None:
+        low = below(df, fail_below)
+        if len(low):
+            say(f"{len(low)} call(s) below MOS {fail_below:g}")
+            return EXIT_THRESHOLD
+    return EXIT_SOME_FAILED if len(errors) else EXIT_OK
+
+
+_O = typer.Option
+_EM_HELP = {
+    "codec": "Codec (g711, g711-noplc, g729a, g723.1, ...).",
+    "loss_pattern": "Per-packet 0/1 loss pattern; sets loss and burst ratio (Gilbert model).",
+    "jitter_buffer": "Jitter-buffer delay, ms (default max(2 x jitter, one packet)).",
+    "input": "CSV of calls, one per row (columns codec, loss, burst_ratio, delay, jitter, ...).",
+    "output": "With --input: result table (.csv, .jsonl, .parquet); default CSV on stdout.",
+}
+
+
+def emodel_command(
+    codec: Annotated[str, _O(help=_EM_HELP["codec"])] = "g711",
+    loss: Annotated[float, _O(help="Network packet loss, percent.")] = 0.0,
+    burst_ratio: Annotated[float | None, _O(help="Burst ratio BurstR (1 = random).")] = None,
+    loss_pattern: Annotated[str | None, _O(help=_EM_HELP["loss_pattern"])] = None,
+    delay: Annotated[float, _O(help="One-way network delay, ms.")] = 0.0,
+    jitter: Annotated[float, _O(help="RFC 3550 interarrival jitter, ms.")] = 0.0,
+    jitter_buffer: Annotated[float | None, _O(help=_EM_HELP["jitter_buffer"])] = None,
+    packet_ms: Annotated[float | None, _O(help="Packet interval, ms (default: codec's).")] = None,
+    ie: Annotated[float | None, _O(help="Equipment impairment Ie (overrides codec).")] = None,
+    bpl: Annotated[float | None, _O(help="Packet-loss robustness Bpl (overrides codec).")] = None,
+    advantage: Annotated[float, _O(help="Advantage factor A.")] = 0.0,
+    as_json: Annotated[bool, _O("--json", help="Print the full result as JSON.")] = False,
+    input_: Annotated[Path | None, _O("--input", help=_EM_HELP["input"])] = None,
+    output: Annotated[Path | None, _O("--output", "-o", help=_EM_HELP["output"])] = None,
+    group_by: Annotated[str | None, _O(help="With --input: summarise per COL[,COL...].")] = None,
+    fail_below: Annotated[float | None, _O(help="With --input: exit 3 below this MOS.")] = None,
+) -> None:
+    """Network MOS (ITU-T G.107 E-model, MOS-CQE) from loss, burst ratio, delay, jitter and codec.
+
+    Prints R, MOS-CQE, its category and the R points lost to delay, codec, packet loss and
+    the rest. Mouth-to-ear delay = --delay + jitter buffer + one packet; packets later than
+    the jitter buffer count as lost (Gaussian transit-time model, see perceptq.emodel).
+    With --input, rates every row of a CSV of calls (missing cells take the options'
+    values), writes the table and a summary. Exit codes: 0 ok; 1 some rows failed;
+    2 bad usage or input; 3 a MOS below --fail-below.
+    """
+    from perceptq import emodel
+    from perceptq.cli import fail
+
+    defaults = {
+        "codec": codec,
+        "loss_pct": loss,
+        "burst_ratio": burst_ratio,
+        "delay_ms": delay,
+        "jitter_ms": jitter,
+        "jitter_buffer_ms": jitter_buffer,
+        "packet_ms": packet_ms,
+        "ie": ie,
+        "bpl": bpl,
+        "advantage": advantage,
+    }
+    try:
+        if input_ is not None:
+            raise typer.Exit(_table_mode(input_, output, group_by, fail_below, defaults))
+        if output is not None or group_by or fail_below is not None:
+            raise _Usage("--output, --group-by and --fail-below need --input")
+        if loss_pattern is not None:
+            defaults["loss_pattern"] = _pattern(loss_pattern)
+        res = emodel.rate_network(**defaults)
+    except (_Usage, emodel.EModelError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_clean(res.to_dict())))
+    else:
+        _print_result(res)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+# --- perceptq rtp ------------------------------------------------------------------------------
+
+
+def _ports(text: str | None) -> set[int] | None:
+    if not text:
+        return None
+    ports: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise _Usage(
+                f"--ports {text!r}: expected numbers or ranges, e.g. 5004,16384-16482"
+            ) from None
+        if not (0 < a <= b < 65536):
+            raise _Usage(f"--ports {text!r}: ports must lie in 1 … 65535")
+        ports.update(range(a, b + 1))
+    return ports
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return format(value, spec)
+
+
+def _print_streams(streams: list[Any], perceptual: bool) -> None:
+    header = [
+        "ssrc",
+        "src -> dst",
+        "codec",
+        "packets",
+        "expected",
+        "lost",
+        "loss %",
+        "burst",
+        "jitter ms",
+        "dur s",
+        "R",
+        "MOS-CQE",
+        "category",
+    ]
+    if perceptual:
+        header.append("MOS-LQO")
+    rows = []
+    for s in streams:
+        row = [
+            f"{s.ssrc:#010x}",
+            f"{s.src} -> {s.dst}",
+            s.codec,
+            str(s.packets),
+            str(s.expected),
+            str(s.lost),
+            _fmt(s.loss_pct, ".2f"),
+            _fmt(s.burst_ratio, ".2f"),
+            _fmt(s.jitter_ms, ".2f"),
+            _fmt(s.duration_s, ".1f"),
+            _fmt(s.r, ".1f"),
+            _fmt(s.mos, ".2f"),
+            s.category or "-",
+        ]
+        if perceptual:
+            row.append(_fmt(s.perceptual_mos, ".2f"))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        typer.echo(
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
+
+
+_RTP_HELP = {
+    "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
+    "payload_type": "Dynamic payload type N=codec[/clock], e.g. 96=pcmu (repeatable).",
+    "output": "Also write the stream table (.csv, .jsonl, .parquet).",
+    "conceal": "With --extract: repeat the last packet over lost ones instead of silence.",
+    "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",
+}
+
+
+def rtp_command(
+    capture: Annotated[Path, typer.Argument(help="Packet capture (.pcap or .pcapng).")],
+    ports: Annotated[str | None, _O(help=_RTP_HELP["ports"])] = None,
+    payload_type: Annotated[list[str] | None, _O(help=_RTP_HELP["payload_type"])] = None,
+    delay: Annotated[float, _O(help="One-way network delay for the E-model, ms.")] = 0.0,
+    min_packets: Annotated[int, _O(help="Skip streams with fewer packets.")] = 10,
+    as_json: Annotated[bool, _O("--json", help="Print the stream table as JSON.")] = False,
+    output: Annotated[Path | None, _O("--output", "-o", help=_RTP_HELP["output"])] = None,
+    extract: Annotated[Path | None, _O(help="Write each G.711 stream to DIR as WAV.")] = None,
+    conceal: Annotated[bool, _O(help=_RTP_HELP["conceal"])] = False,
+    reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
+) -> None:
+    """RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).
+
+    Streams are found per SSRC on --ports or by a heuristic. The one-way network delay is
+    unknown in a capture (--delay, default 0); the jitter buffer is modelled as for
+    `perceptq emodel`. With --reference the G.711 streams are decoded and scored with the
+    perceptual model, and both MOS are printed side by side. Exit codes: 0 ok; 1 some
+    stream could not be rated or scored; 2 bad usage, unreadable or RTP-less capture.
+    """
+    import dataclasses
+
+    from perceptq import rtp
+    from perceptq.cli import EXIT_SOME_FAILED, err_console, fail
+    from perceptq.errors import PerceptqError
+
+    try:
+        port_set = _ports(ports)
+        pts = dict(rtp.parse_payload_type(s) for s in payload_type or [])
+        if reference is not None and not reference.is_file():
+            raise _Usage(f"{reference}: reference file not found")
+        report = rtp.analyse_capture(
+            capture, ports=port_set, payload_types=pts, min_packets=min_packets, delay_ms=delay
+        )
+    except (_Usage, rtp.CaptureError) as exc:
+        raise fail(str(exc)) from None
+    if not report.streams:
+        raise fail(report.notes[-1] if report.notes else f"{capture}: no RTP stream found")
+    streams = report.streams
+    failed = sum(math.isnan(s.mos) for s in streams)
+    if extract is not None or reference is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                wavs = rtp.extract_audio(report, extract or tmp, payload_types=pts, conceal=conceal)
+            except OSError as exc:
+                raise fail(f"{extract}: cannot write audio ({exc.strerror or exc})") from None
+            if extract is not None:
+                for path in wavs.values():
+                    err_console.print(f"perceptq: wrote {path}", markup=False)
+            if reference is not None:
+                from perceptq import api
+
+                scored = []
+                for s in streams:
+                    wav = wavs.get((s.ssrc, s.src, s.dst))
+                    if wav is not None:
+                        try:
+                            mos = api.score(reference, wav, mode="nb").mos
+                        except PerceptqError as exc:
+                            report.notes.append(f"SSRC {s.ssrc:#010x}: not scored: {exc}")
+                            mos, failed = math.nan, failed + 1
+                        s = dataclasses.replace(s, perceptual_mos=mos)
+                    scored.append(s)
+                streams = scored
+    for note in report.notes + [f"SSRC {s.ssrc:#010x}: {s.note}" for s in streams if s.note]:
+        err_console.print(f"perceptq: note: {note}", markup=False)
+    columns = STREAM_COLUMNS + (["perceptual_mos"] if reference is not None else [])
+    rows = [{c: s.to_row()[c] for c in columns} for s in streams]
+    if output is not None:
+        import pandas as pd
+
+        try:
+            _write_table(pd.DataFrame(rows, columns=columns), output)
+        except (_Usage, ValueError) as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_clean(rows)))
+    else:
+        _print_streams(streams, reference is not None)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``emodel`` and ``rtp`` to the perceptq CLI."""
+    app.command("emodel")(emodel_command)
+    app.command("rtp")(rtp_command)
