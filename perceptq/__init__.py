@@ -1,9 +1,11 @@
 """perceptq: full-reference perceptual speech quality (P.862-compatible MOS-LQO).
 
-Public names: :func:`score`, :func:`pesq`, :class:`Score` and the error hierarchy.
+Public names: :func:`score`, :func:`score_many`, :func:`pesq`, :class:`Score` and the error
+hierarchy.
 """
 
 from perceptq.api import pesq, score
+from perceptq.batch import PairResult, score_many
 from perceptq.errors import (
     AlignmentError,
     InputTooLongError,
@@ -21,6 +23,7 @@ __all__ = [
     "InputTooLongError",
     "InvalidAudioError",
     "NoSpeechError",
+    "PairResult",
     "PerceptqError",
     "Score",
     "UnsupportedRateError",
@@ -29,4 +32,5 @@ __all__ = [
     "category_of",
     "pesq",
     "score",
+    "score_many",
 ]

@@ -67,6 +67,7 @@ def score(
 
 
 # Sub-commands that live in their own modules register here (one line each).
+from perceptq.cli_batch import register as _r_batch; _r_batch(app)  # noqa: E402, E702, I001
 from perceptq.cli_report import register as _r_report; _r_report(app)  # noqa: E402, E702, I001
 from perceptq.cli_network import register as _r_network; _r_network(app)  # noqa: E402, E702, I001
 

@@ -1,0 +1,605 @@
+"""``perceptq batch``: score folders or a manifest of pairs into a result table.
+
+Exit codes: 0 every pair scored; 1 some pairs failed (error rows); 2 bad usage or an
+unreadable input folder, manifest or output; 3 some pair scored below ``--fail-below``
+(takes precedence over 1); 130 interrupted (rows written so far are kept).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perceptq.batch import DIAG_COLUMNS, RESULT_COLUMNS
+
+EXIT_INTERRUPTED = 130
+#: Seconds to wait for a Dask scheduler to answer.
+SCHEDULER_TIMEOUT_S = 15
+
+#: File extensions treated as audio when walking folders (formats soundfile reads).
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav",
+        "wave",
+        "flac",
+        "ogg",
+        "oga",
+        "opus",
+        "aif",
+        "aiff",
+        "aifc",
+        "au",
+        "snd",
+        "caf",
+        "w64",
+        "rf64",
+        "mp3",
+        "voc",
+        "sph",
+        "nist",
+        "sd2",
+        "ircam",
+        "paf",
+        "pvf",
+        "xi",
+        "avr",
+        "wve",
+        "sds",
+        "svx",
+        "8svx",
+        "htk",
+    }
+)
+
+
+class BatchInputError(ValueError):
+    """An input folder, manifest or option of a batch cannot be used (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """One pair to score: paths as written in the output, paths to open, extras, problem."""
+
+    reference: str
+    degraded: str
+    reference_path: str = ""
+    degraded_path: str = ""
+    extras: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of the pair in a result table (used by ``--resume``)."""
+        return (self.reference, self.degraded)
+
+
+# --- finding the pairs -------------------------------------------------------------------
+
+
+def _is_audio(name: str) -> bool:
+    return not name.startswith(".") and name.rsplit(".", 1)[-1].lower() in AUDIO_EXTENSIONS
+
+
+def _walk_audio(root: Path, *, skip: Path | None = None) -> list[Path]:
+    """Audio files under ``root`` (recursively), as sorted paths relative to ``root``."""
+
+    def explode(exc: OSError) -> None:
+        raise BatchInputError(f"{exc.filename}: cannot read folder ({exc.strerror})")
+
+    found = []
+    for folder, dirs, files in os.walk(root, onerror=explode, followlinks=True):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (skip is None or here / d != skip)
+        )
+        found += [(here / f).relative_to(root) for f in files if _is_audio(f)]
+    return sorted(found)
+
+
+def _check_folder(path: Path, role: str) -> None:
+    if not path.exists():
+        raise BatchInputError(f"{path}: {role} folder not found")
+    if not path.is_dir():
+        raise BatchInputError(f"{path}: {role} is not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise BatchInputError(f"{path}: cannot read {role} folder (permission denied)")
+
+
+def pairs_from_folders(ref_dir: Path, deg_dir: Path) -> list[PairSpec]:
+    """Pair every audio file under ``deg_dir`` with its reference under ``ref_dir``.
+
+    The reference is the file of the same relative path, else the only reference with
+    the same file-name stem (any extension, any subfolder). A degraded file with no such
+    reference, or with several, gets a :class:`PairSpec` whose ``error`` says so.
+
+    Raises
+    ------
+    BatchInputError
+        A folder is missing, unreadable, or ``deg_dir`` holds no audio files.
+    """
+    _check_folder(ref_dir, "reference")
+    _check_folder(deg_dir, "degraded")
+    nested = deg_dir.resolve()
+    inside = nested != ref_dir.resolve() and ref_dir.resolve() in nested.parents
+    skip = ref_dir / nested.relative_to(ref_dir.resolve()) if inside else None
+    references = _walk_audio(ref_dir, skip=skip)
+    by_path = set(references)
+    by_stem: dict[str, list[Path]] = {}
+    for rel in references:
+        by_stem.setdefault(rel.stem, []).append(rel)
+    degraded = _walk_audio(deg_dir)
+    if not degraded:
+        raise BatchInputError(f"{deg_dir}: no audio files found (looked for .wav, .flac, ...)")
+    specs = []
+    for rel in degraded:
+        deg = str(deg_dir / rel)
+        candidates = [rel] if rel in by_path else by_stem.get(rel.stem, [])
+        if len(candidates) == 1:
+            ref = str(ref_dir / candidates[0])
+            specs.append(PairSpec(ref, deg, os.path.abspath(ref), os.path.abspath(deg)))
+            continue
+        if candidates:
+            names = ", ".join(str(c) for c in candidates[:4])
+            more = ", ..." if len(candidates) > 4 else ""
+            problem = (
+                f"{deg}: ambiguous reference: {len(candidates)} files named "
+                f"{rel.stem}.* under {ref_dir} ({names}{more})"
+            )
+        else:
+            problem = (
+                f"{deg}: no reference found: no file {rel} and no file named "
+                f"{rel.stem}.* under {ref_dir}"
+            )
+        specs.append(PairSpec("", deg, "", os.path.abspath(deg), error=problem))
+    return specs
+
+
+def pairs_from_manifest(manifest: Path) -> tuple[list[PairSpec], list[str]]:
+    """Read a CSV manifest with columns ``reference``, ``degraded`` and any extras.
+
+    Relative paths are taken from the manifest's folder. Returns the pairs and the extra
+    column names (kept as text, in the manifest's order).
+
+    Raises
+    ------
+    BatchInputError
+        The manifest is missing, unreadable, has no rows, lacks a required column, or
+        has a column named like an output column.
+    """
+    import pandas as pd
+
+    if manifest.is_dir():
+        raise BatchInputError(f"{manifest}: manifest is a folder, expected a CSV file")
+    try:
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise BatchInputError(f"{manifest}: manifest not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchInputError(f"{manifest}: cannot read manifest ({exc})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise BatchInputError(f"{manifest}: not a readable CSV manifest ({reason})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in ("reference", "degraded") if c not in table.columns]
+    if missing:
+        found = ", ".join(table.columns) or "none"
+        raise BatchInputError(
+            f"{manifest}: manifest lacks column(s) {', '.join(missing)} (found: {found})"
+        )
+    extras = [c for c in table.columns if c not in ("reference", "degraded")]
+    clash = [c for c in extras if c in RESULT_COLUMNS or c in DIAG_COLUMNS]
+    if clash:
+        raise BatchInputError(
+            f"{manifest}: column(s) {', '.join(clash)} clash with output columns; rename them"
+        )
+    if table.empty:
+        raise BatchInputError(f"{manifest}: manifest has no rows")
+    base = manifest.parent
+    specs = []
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        ref, deg = row["reference"].strip(), row["degraded"].strip()
+        extra = {c: row[c] for c in extras}
+        empty = [c for c, v in (("reference", ref), ("degraded", deg)) if not v]
+        if empty:
+            problem = f"{manifest}: line {number}: empty {' and '.join(empty)} path"
+            specs.append(PairSpec(ref, deg, extras=extra, error=problem))
+            continue
+        paths = [os.path.abspath(base / Path(p).expanduser()) for p in (ref, deg)]
+        specs.append(PairSpec(ref, deg, paths[0], paths[1], extra))
+    return specs, extras
+
+
+# --- progress ----------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress on stderr: a rich bar when interactive, else a plain line every so often."""
+
+    def __init__(self, total: int, *, quiet: bool, interval_s: float = 10.0) -> None:
+        from perceptq.cli import err_console
+
+        self.total, self.done, self.errors = total, 0, 0
+        self.quiet, self.interval_s = quiet, interval_s
+        self.console = err_console
+        self.start = self.last = time.monotonic()
+        self.bar: Any = None
+        if not quiet and err_console.is_terminal and total:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as Bar,
+            )
+
+            self.bar = Bar(
+                TextColumn("scoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=err_console,
+            )
+            self.task = self.bar.add_task("scoring", total=total, rate="")
+            self.bar.start()
+
+    def say(self, text: str) -> None:
+        """Print a line on stderr (unless quiet)."""
+        if not self.quiet:
+            self.console.print(f"perceptq batch: {text}", markup=False, highlight=False)
+
+    def rate(self) -> float:
+        """Pairs per second so far."""
+        elapsed = time.monotonic() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def status(self) -> str:
+        """One line: done/total, errors, pairs per second, ETA."""
+        rate = self.rate()
+        left = (self.total - self.done) / rate if rate > 0 else math.inf
+        eta = f"ETA {left:.0f} s" if math.isfinite(left) else "ETA ?"
+        return f"{self.done}/{self.total} pairs, {self.errors} error(s), {rate:.2f} pairs/s, {eta}"
+
+    def advance(self, ok: bool) -> None:
+        """Count one finished pair."""
+        self.done += 1
+        self.errors += not ok
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, rate=f"{self.rate():.2f} pairs/s")
+        elif time.monotonic() - self.last >= self.interval_s:
+            self.last = time.monotonic()
+            self.say(self.status())
+
+    def stop(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def default_output(folder: Path | None = None) -> Path:
+    """A new CSV name in ``folder`` (default: the current folder) that does not exist yet."""
+    folder = folder or Path.cwd()
+    stem = f"perceptq-results-{datetime.now():%Y%m%d-%H%M%S}"
+    path, n = folder / f"{stem}.csv", 1
+    while path.exists() or Path(str(path) + ".journal.jsonl").exists():
+        n += 1
+        path = folder / f"{stem}-{n}.csv"
+    return path
+
+
+def _resumed_rows(output: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of an earlier run's output with status ok, one per pair."""
+    from perceptq.batch import journal_path, read_results
+
+    if not output.exists() and not Path(journal_path(output)).exists():
+        return []
+    try:
+        earlier = read_results(output)
+    except (OSError, ValueError) as exc:
+        raise BatchInputError(f"cannot resume from {output}: {exc}") from None
+    if list(earlier.columns) != columns:
+        raise BatchInputError(
+            f"cannot resume from {output}: its columns differ from this batch's "
+            "(another manifest?); write to a new output file"
+        )
+    ok = earlier[earlier["status"] == "ok"].drop_duplicates(["reference", "degraded"])
+    return ok.to_dict("records")
+
+
+def _folder_of(specs: list[PairSpec]) -> dict[str, str]:
+    return {s.degraded: Path(s.degraded_path or s.degraded).parent.name for s in specs}
+
+
+def _open_scheduler(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise BatchInputError(
+            "--scheduler needs dask.distributed: pip install 'perceptq[dask]'"
+        ) from None
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except Exception as exc:  # connection refused, timeout, bad address
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise BatchInputError(f"cannot connect to Dask scheduler {address!r}: {reason}") from None
+
+
+def _row(result: Any, spec: PairSpec) -> dict[str, Any]:
+    row = result.to_row()
+    row.update(reference=spec.reference, degraded=spec.degraded, **spec.extras)
+    return row
+
+
+def _error_row(spec: PairSpec) -> dict[str, Any]:
+    row = dict.fromkeys((*RESULT_COLUMNS, *DIAG_COLUMNS))
+    row.update(reference=spec.reference, degraded=spec.degraded, status="error")
+    row.update(error=spec.error, **spec.extras)
+    return row
+
+
+def run_batch(
+    specs: list[PairSpec],
+    output: Path,
+    columns: list[str],
+    *,
+    keep: list[dict[str, Any]],
+    mode: str,
+    jobs: int | None,
+    executor: Any,
+    progress: Progress,
+    _scorer: Any = None,
+) -> bool:
+    """Score ``specs`` into ``output``; return False when interrupted by Ctrl-C."""
+    from perceptq.batch import ResultWriter, score_many
+
+    try:
+        writer = ResultWriter(output, columns, keep=keep)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise BatchInputError(f"{output}: cannot write output ({reason})") from None
+    todo = [s for s in specs if s.error is None]
+    results = None
+    try:
+        for spec in specs:
+            if spec.error is not None:
+                writer.write(_error_row(spec))
+                progress.advance(ok=False)
+        pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
+        results = score_many(pairs, mode=mode, jobs=jobs, executor=executor, _scorer=_scorer)
+        for result in results:
+            writer.write(_row(result, todo[result.index]))
+            progress.advance(ok=result.ok)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        if results is not None:
+            results.close()
+        progress.stop()
+        writer.close()
+    return True
+
+
+def _summarise(output: Path, specs: list[PairSpec], group_by: list[str]) -> Any:
+    from perceptq.batch import read_results
+    from perceptq.summary import summarise
+
+    table = read_results(output)
+    if "folder" in group_by and "folder" not in table.columns:
+        folders = _folder_of(specs)
+        table["folder"] = [
+            folders.get(d, Path(d).parent.name) for d in table["degraded"].astype(str)
+        ]
+    return table, summarise(table, group_by=group_by)
+
+
+def _parse_group_by(text: str | None, columns: list[str]) -> list[str]:
+    names = [c.strip() for c in (text or "").split(",") if c.strip()]
+    unknown = [c for c in names if c not in columns and c != "folder"]
+    if unknown:
+        extras = [c for c in columns if c not in RESULT_COLUMNS and c not in DIAG_COLUMNS]
+        usable = ", ".join([*extras, "folder", "mode", "category"])
+        raise BatchInputError(
+            f"--group-by: unknown column(s) {', '.join(unknown)} (usable: {usable})"
+        )
+    return names
+
+
+def batch(
+    ref_dir: Annotated[
+        Path | None, typer.Argument(help="Folder of reference (clean) files.", show_default=False)
+    ] = None,
+    deg_dir: Annotated[
+        Path | None, typer.Argument(help="Folder of degraded files.", show_default=False)
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="CSV with columns reference, degraded (paths relative to the manifest's "
+            "folder or absolute) and any others, which are copied to the output.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Result table: .csv, .jsonl or .parquet. Default: a new "
+            "perceptq-results-<date>-<time>.csv in the current folder.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Skip pairs already scored (status ok) in --output.")
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: all cores).", min=1, show_default=False),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = "auto",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786)."),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Summarise per group: manifest columns, or 'folder' (the degraded "
+            "file's folder name); several separated by commas."
+        ),
+    ] = None,
+    fail_below: Annotated[
+        float | None,
+        typer.Option(help="List the pairs with MOS below this value and exit with code 3."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+) -> None:
+    """Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table."""
+    from perceptq.cli import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
+
+    executor = client = None
+    try:
+        specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
+        if mode not in ("auto", "nb", "wb"):
+            raise BatchInputError(f"--mode {mode!r}: expected auto, nb or wb")
+        if fail_below is not None and not math.isfinite(fail_below):
+            raise BatchInputError(f"--fail-below {fail_below!r}: expected a number")
+        if resume and output is None:
+            raise BatchInputError("--resume needs -o/--output naming the earlier result file")
+        columns = [*RESULT_COLUMNS, *extras, *DIAG_COLUMNS]
+        groups = _parse_group_by(group_by, columns)
+        output = output or default_output()
+        _check_output(output)
+        keep = _resumed_rows(output, columns) if resume else []
+        done = {(r["reference"], r["degraded"]) for r in keep}
+        todo = [s for s in specs if s.key not in done]
+        if scheduler:
+            client = _open_scheduler(scheduler)
+            executor = client.get_executor()
+        progress = Progress(len(todo), quiet=quiet)
+        skipped = f", {len(specs) - len(todo)} already done" if resume else ""
+        where = f"Dask scheduler {scheduler}" if scheduler else f"{jobs or 'all'} job(s)"
+        progress.say(f"{len(todo)} pair(s) to score{skipped}, on {where} -> {output}")
+        finished = run_batch(
+            todo,
+            output,
+            columns,
+            keep=keep,
+            mode=mode,
+            jobs=jobs,
+            executor=executor,
+            progress=progress,
+            _scorer=_SCORER,
+        )
+        if not finished:
+            raise fail(
+                f"interrupted: {output} keeps the rows written so far; run the same "
+                f"command with --resume -o {output} to score the rest",
+                EXIT_INTERRUPTED,
+            )
+        progress.say(f"finished: {progress.status()}")
+        table, summary = _summarise(output, specs, groups)
+    except BatchInputError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        if client is not None:
+            client.close()
+    _report(table, summary, output, fail_below=fail_below, quiet=quiet)
+    if fail_below is not None and summary_below(table, fail_below):
+        raise typer.Exit(EXIT_THRESHOLD)
+    if summary["overall"]["errors"]:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+#: Scoring function; None means perceptq.score. Plumbing tests replace it.
+_SCORER: Any = None
+
+
+def summary_below(table: Any, threshold: float) -> int:
+    """Number of ok rows with MOS below ``threshold``."""
+    from perceptq.summary import below
+
+    return len(below(table, threshold))
+
+
+def _collect_specs(
+    ref_dir: Path | None, deg_dir: Path | None, manifest: Path | None
+) -> tuple[list[PairSpec], list[str]]:
+    if manifest is not None:
+        if ref_dir is not None or deg_dir is not None:
+            raise BatchInputError("give either REF_DIR DEG_DIR or --manifest, not both")
+        return pairs_from_manifest(manifest)
+    if ref_dir is None or deg_dir is None:
+        raise BatchInputError("give REF_DIR and DEG_DIR, or --manifest pairs.csv")
+    return pairs_from_folders(ref_dir, deg_dir), []
+
+
+def _check_output(output: Path) -> None:
+    from perceptq.batch import table_format
+
+    if output.is_dir():
+        raise BatchInputError(f"{output}: output is a folder, expected a file name")
+    try:
+        table_format(output)
+    except ValueError as exc:
+        raise BatchInputError(str(exc)) from None
+    folder = output.parent
+    if not folder.is_dir():
+        raise BatchInputError(f"{output}: cannot write output (folder {folder} does not exist)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BatchInputError(f"{output}: cannot write output (folder {folder} is read-only)")
+
+
+def _report(table: Any, summary: dict, output: Path, *, fail_below: float | None, quiet: bool):
+    from perceptq.cli import err_console
+    from perceptq.summary import below, format_summary
+
+    if not quiet:
+        typer.echo(format_summary(summary))
+        typer.echo(f"results: {output}")
+    errors = table[table["status"] != "ok"]
+    for _, row in errors.head(10).iterrows():
+        err_console.print(f"perceptq: error row: {row['error']}", markup=False)
+    if len(errors) > 10:
+        err_console.print(
+            f"perceptq: ... {len(errors) - 10} more error row(s) in {output}", markup=False
+        )
+    if fail_below is not None:
+        low = below(table, fail_below)
+        if len(low):
+            typer.echo(f"{len(low)} pair(s) below MOS {fail_below:g}:")
+            for _, row in low.iterrows():
+                typer.echo(f"  {row['mos']:.3f}  {row['degraded']}  (reference {row['reference']})")
+
+
+BATCH_HELP = "\n\n".join(
+    [
+        "Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table.",
+        "Each audio file under DEG_DIR (recursively) is paired with the file of the same "
+        "relative path under REF_DIR, else with the only reference of the same file-name "
+        "stem. Rows are written as pairs finish, so an interrupted run keeps its rows; run "
+        "the same command with --resume to score only what is missing. A summary of the "
+        "whole table (per group with --group-by) is printed at the end.",
+        "Exit codes: 0 every pair scored; 1 some pairs failed (error rows in the output); "
+        "2 bad usage or an unreadable input folder, manifest or output; 3 a pair scored "
+        "below --fail-below (takes precedence over 1); 130 interrupted.",
+    ]
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``batch`` command to the perceptq CLI."""
+    app.command("batch", help=BATCH_HELP)(batch)
