@@ -522,3 +522,79 @@ def extract_audio(
         sf.write(target, audio, 8000, subtype="PCM_16")
         written[key] = target
     return written
+
+
+def _endpoint_bytes(endpoint: str) -> tuple[bytes, int, bool]:
+    host, _, port = endpoint.rpartition(":")
+    v6 = host.startswith("[")
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    return socket.inet_pton(family, host.strip("[]")), int(port), v6
+
+
+def write_capture(path: str | Path, packets: list[RtpPacket], *, fmt: str = "pcap") -> Path:
+    """Write RTP packets as Ethernet/IP/UDP frames to a pcap or pcapng file.
+
+    For test calls and demonstrations: each packet is sent at ``packet.time`` from
+    ``packet.src`` to ``packet.dst`` (``ip:port`` or ``[ipv6]:port``) with a plain RTP
+    header (no CSRC, extension or padding).
+    """
+    path = Path(path)
+    with path.open("wb") as fh:
+        writer = dpkt.pcapng.Writer(fh) if fmt == "pcapng" else dpkt.pcap.Writer(fh)
+        for p in packets:
+            (src, sport, v6), (dst, dport, _) = _endpoint_bytes(p.src), _endpoint_bytes(p.dst)
+            rtp_header = struct.pack(
+                "!BBHII",
+                0x80,
+                (0x80 if p.marker else 0) | p.payload_type,
+                p.seq & 0xFFFF,
+                p.timestamp & 0xFFFFFFFF,
+                p.ssrc,
+            )
+            udp = dpkt.udp.UDP(sport=sport, dport=dport, data=rtp_header + p.payload)
+            udp.ulen = len(udp)
+            if v6:
+                ip: Any = dpkt.ip6.IP6(
+                    src=src, dst=dst, nxt=dpkt.ip.IP_PROTO_UDP, hlim=64, data=udp
+                )
+                ip.plen = len(udp)
+                eth_type = dpkt.ethernet.ETH_TYPE_IP6
+            else:
+                ip = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_UDP, data=udp)
+                ip.len = len(ip)
+                eth_type = dpkt.ethernet.ETH_TYPE_IP
+            writer.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip, type=eth_type)), ts=p.time)
+    return path
+
+
+def g711_call(
+    audio: NDArray,
+    *,
+    law: str = "ulaw",
+    packet_samples: int = 160,
+    seq0: int = 0,
+    ts0: int = 0,
+    ssrc: int = 0x5EED0001,
+    src: str = "192.0.2.10:40000",
+    dst: str = "192.0.2.20:40002",
+    start_s: float = 0.0,
+) -> list[RtpPacket]:
+    """Packetise 8 kHz audio as a G.711 RTP stream sent at the nominal packet times."""
+    n = len(audio) // packet_samples
+    codes = g711.encode(np.asarray(audio[: n * packet_samples]), law).reshape(n, packet_samples)
+    pt = 0 if law == "ulaw" else 8
+    step = packet_samples / 8000
+    return [
+        RtpPacket(
+            start_s + k * step,
+            src,
+            dst,
+            (seq0 + k) & 0xFFFF,
+            (ts0 + k * packet_samples) & 0xFFFFFFFF,
+            ssrc,
+            pt,
+            k == 0,
+            codes[k].tobytes(),
+        )
+        for k in range(n)
+    ]

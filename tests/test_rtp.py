@@ -367,9 +367,23 @@ def test_cli_rtp_table_json_extract_and_reference(tmp_path):
     js = runner.invoke(app, ["rtp", str(cap), "--json"])
     rows = json.loads(js.stdout)
     assert list(rows[0]) == [
-        "capture", "ssrc", "src", "dst", "payload_type", "codec", "packets", "expected",
-        "lost", "loss_pct", "burst_ratio", "jitter_ms", "duration_s", "r", "mos", "category",
-    ]  # fmt: skip
+        "capture",
+        "ssrc",
+        "src",
+        "dst",
+        "payload_type",
+        "codec",
+        "packets",
+        "expected",
+        "lost",
+        "loss_pct",
+        "burst_ratio",
+        "jitter_ms",
+        "duration_s",
+        "r",
+        "mos",
+        "category",
+    ]
     assert rows[0]["lost"] == 3 and rows[0]["ssrc"] == 0x1234ABCD
     ref = tmp_path / "ref.wav"
     sf.write(ref, speech_8k()[: call.n * PKT], FS, subtype="PCM_16")
@@ -402,3 +416,22 @@ def test_cli_rtp_bad_input_is_one_line(tmp_path):
     assert bad_ports.exit_code == 2 and "--ports" in bad_ports.stderr
     bad_pt = runner.invoke(app, ["rtp", str(noise), "--payload-type", "96"])
     assert bad_pt.exit_code == 2 and "expected N=codec" in bad_pt.stderr
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [("192.0.2.1:5004", "192.0.2.2:5006"), ("[2001:db8::1]:5004", "[2001:db8::2]:5006")],
+)
+def test_written_calls_read_back_over_ipv4_and_ipv6(tmp_path, src, dst):
+    audio = speech_8k()
+    packets = rtp.g711_call(audio, law="alaw", src=src, dst=dst, seq0=65530)
+    del packets[50]
+    cap = rtp.write_capture(tmp_path / "call.pcapng", packets, fmt="pcapng")
+    report = rtp.analyse_capture(cap)
+    s = only_stream(report)
+    assert (s.src, s.dst, s.codec, s.lost, s.packets) == (src, dst, "PCMA", 1, len(packets))
+    decoded = rtp.decode_g711(report.packets[(s.ssrc, s.src, s.dst)], "alaw").reshape(-1, PKT)
+    n = audio.size // PKT
+    expect = g711.decode_alaw(g711.encode_alaw(audio[: n * PKT])).reshape(n, PKT)
+    np.testing.assert_array_equal(np.delete(decoded, 50, axis=0), np.delete(expect, 50, axis=0))
+    assert not decoded[50].any()
