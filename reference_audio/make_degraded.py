@@ -2,7 +2,8 @@
 
 Deterministic: the same clean files always give byte-identical outputs. The degradations
 are the ones the fidelity corpus uses (tests/corpus.py, built on perceptq.g711, numpy,
-scipy and soxr). Run from anywhere: ``python reference_audio/make_degraded.py``.
+scipy and soxr). Run from anywhere: ``python reference_audio/make_degraded.py [OUT_DIR]``
+(default: this folder).
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def speaker_of(stem: str) -> str:
     return "+".join(talkers.get(part, part) for part in stem.split("_")[1:])
 
 
-def main() -> int:
+def main(out_dir: Path = HERE) -> int:
+    """Write ``out_dir/degraded/...`` and ``out_dir/pairs.csv`` from this folder's clean/."""
     clean = corpus.load_clean(RATE, HERE / "clean")
     rows = []
     for name, (_, steps) in CONDITIONS.items():
-        folder = HERE / "degraded" / name
+        folder = out_dir / "degraded" / name
         folder.mkdir(parents=True, exist_ok=True)
         for stem, x in clean.items():
             others = tuple(v for k, v in clean.items() if not corpus.shares_talker(k, stem))
@@ -63,7 +65,7 @@ def main() -> int:
                     "speaker": speaker_of(stem),
                 }
             )
-    with open(HERE / "pairs.csv", "w", newline="") as fh:
+    with open(out_dir / "pairs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["reference", "degraded", "condition", "speaker"])
         writer.writeheader()
         writer.writerows(rows)
@@ -72,4 +74,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))
