@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perceptq import preprocess
+from perceptq import checks, preprocess
 from perceptq.errors import UnsupportedRateError
 from perceptq.io import AudioInput, load
 from perceptq.result import InputInfo, Score
@@ -60,7 +60,9 @@ def score(
     for a in (ref_audio, deg_audio):
         if a.sample_rate != fs:
             warnings.append(f"{a.name}: resampled from {a.sample_rate} Hz to {fs} Hz")
+    warnings += checks.input_warnings(ref_audio, deg_audio, ref, deg, fs)
     out = model.evaluate(ref, deg, fs, mode, ref_name=ref_audio.name, deg_name=deg_audio.name)
+    warnings += checks.result_warnings(out.utterances, ref, fs, name=ref_audio.name)
     return out.to_score(
         reference_info=_info(ref_audio, ref_audio.sample_rate != fs),
         degraded_info=_info(deg_audio, deg_audio.sample_rate != fs),
