@@ -430,6 +430,7 @@ def rtp_command(
                 scored = []
                 for s in streams:
                     wav = wavs.get((s.ssrc, s.src, s.dst))
+                    failed += wav is None  # not G.711: no audio to score
                     if wav is not None:
                         try:
                             mos = api.score(reference, wav, mode="nb").mos

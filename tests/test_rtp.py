@@ -435,3 +435,23 @@ def test_written_calls_read_back_over_ipv4_and_ipv6(tmp_path, src, dst):
     expect = g711.decode_alaw(g711.encode_alaw(audio[: n * PKT])).reshape(n, PKT)
     np.testing.assert_array_equal(np.delete(decoded, 50, axis=0), np.delete(expect, 50, axis=0))
     assert not decoded[50].any()
+
+
+def test_cli_rtp_writes_the_stream_table_and_flags_unrated_streams(tmp_path):
+    import pandas as pd
+
+    app, runner = _cli()
+    packets = rtp.g711_call(speech_8k())
+    gsm = [
+        rtp.RtpPacket(p.time, "192.0.2.30:7000", "192.0.2.40:7002", p.seq, p.timestamp,
+                      0xABC, 3, False, p.payload[:33])
+        for p in packets
+    ]  # fmt: skip
+    cap = rtp.write_capture(tmp_path / "two.pcap", sorted(packets + gsm, key=lambda p: p.time))
+    out = tmp_path / "streams.csv"
+    res = runner.invoke(app, ["rtp", str(cap), "-o", str(out)])
+    assert res.exit_code == 1  # the GSM stream has no E-model parameters
+    assert "no narrowband E-model parameters for GSM" in res.stderr
+    df = pd.read_csv(out)
+    assert list(df["codec"]) == ["PCMU", "GSM"] and df["mos"].isna().tolist() == [False, True]
+    assert (df["packets"] == len(packets)).all() and (df["lost"] == 0).all()
