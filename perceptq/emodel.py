@@ -483,7 +483,8 @@ def rate_network(
     T = Ta = mouth-to-ear, Tr = 2·T. Ppl = network loss plus late discards of the jitter
     buffer (see :func:`jitter_buffer`), combined as independent events; the burst ratio
     (given, else estimated from ``loss_pattern`` with the Gilbert model, else 1) is kept
-    for the total. ``ie``/``bpl`` override the codec's values; ``codec=None`` needs both.
+    for the total; a ``loss_pattern`` also sets the network loss, replacing ``loss_pct``.
+    ``ie``/``bpl`` override the codec's values; ``codec=None`` needs both.
 
     Raises
     ------

@@ -413,7 +413,8 @@ def decode_g711(packets: list[RtpPacket], law: str, *, conceal: bool = False) ->
 
     Duplicates are dropped. Samples of lost packets (gaps in the sequence numbers) are
     silence, or with ``conceal`` the previous packet's audio repeated to fill the gap.
-    Timestamp gaps without lost packets (silence suppression) stay silent.
+    Timestamp gaps without lost packets (silence suppression) stay silent. Returns
+    float32 samples (every G.711 value is exact in float32); at most 4 h of audio.
     """
     ordered, _, _ = _order(packets)
     offsets = ordered.ext_ts - ordered.ext_ts.min()
@@ -421,7 +422,7 @@ def decode_g711(packets: list[RtpPacket], law: str, *, conceal: bool = False) ->
     total = int(ends.max())
     if total > 8000 * 3600 * 4:
         raise CaptureError(f"SSRC {ordered.packets[0].ssrc:#010x}: timestamps span > 4 h")
-    out = np.zeros(total)
+    out = np.zeros(total, dtype=np.float32)  # G.711 values are exact in float32
     prev: NDArray | None = None
     for k, pkt in enumerate(ordered.packets):
         samples = g711.decode(np.frombuffer(pkt.payload, dtype=np.uint8), law)
