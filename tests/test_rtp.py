@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import struct
@@ -455,3 +456,38 @@ def test_cli_rtp_writes_the_stream_table_and_flags_unrated_streams(tmp_path):
     df = pd.read_csv(out)
     assert list(df["codec"]) == ["PCMU", "GSM"] and df["mos"].isna().tolist() == [False, True]
     assert (df["packets"] == len(packets)).all() and (df["lost"] == 0).all()
+
+
+def test_rtp_header_with_csrc_extension_and_padding():
+    payload = bytes(range(20))
+    header = struct.pack("!BBHII", 0x80 | 0x20 | 0x10 | 2, 0x80 | 8, 7, 1234, 0xCAFE)
+    csrc = struct.pack("!II", 1, 2)
+    extension = struct.pack("!HH", 0xBEDE, 1) + b"\x10\xaa\x00\x00"
+    padding = b"\x00\x00\x03"
+    parsed = rtp.parse_rtp(header + csrc + extension + payload + padding)
+    assert parsed == (7, 1234, 0xCAFE, 8, True, payload)
+    assert rtp.parse_rtp(b"\x40" + bytes(20)) is None  # version 1
+    assert rtp.parse_rtp(b"\x80\xc8" + bytes(20)) is None  # RTCP sender report
+    assert rtp.parse_rtp(b"\x8f\x00" + bytes(10)) is None  # 15 CSRCs do not fit
+
+
+def test_linux_cooked_and_vlan_tagged_captures(tmp_path):
+    packets = rtp.g711_call(speech_8k()[: 40 * PKT], src="10.1.1.1:5004", dst="10.1.1.2:5006")
+    raw = rtp.write_capture(tmp_path / "eth.pcap", packets).read_bytes()
+    frames = [buf for _, buf in dpkt.pcap.Reader(io.BytesIO(raw))]
+    ips = [dpkt.ethernet.Ethernet(f).data for f in frames]
+    sll = tmp_path / "sll.pcap"
+    with sll.open("wb") as fh:
+        writer = dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_LINUX_SLL)
+        for p, ip in zip(packets, ips, strict=True):
+            frame = dpkt.sll.SLL(type=0, hrd=1, hlen=6, hdr=b"\x00" * 8, ethtype=0x0800, data=ip)
+            writer.writepkt(bytes(frame), ts=p.time)
+    vlan = tmp_path / "vlan.pcap"
+    with vlan.open("wb") as fh:
+        writer = dpkt.pcap.Writer(fh)
+        for p, f in zip(packets, frames, strict=True):
+            tagged = f[:12] + b"\x81\x00\x00\x64" + f[12:]  # 802.1Q tag, VLAN 100
+            writer.writepkt(tagged, ts=p.time)
+    for cap in (sll, vlan):
+        s = only_stream(rtp.analyse_capture(cap))
+        assert (s.packets, s.lost, s.src, s.codec) == (40, 0, "10.1.1.1:5004", "PCMU")
