@@ -59,6 +59,10 @@ INT_COLUMNS = frozenset({"sample_rate", "n_utterances"})
 Scorer = Callable[..., Score]
 
 
+class WorkerStartError(RuntimeError):
+    """The worker processes of a batch died before returning any result."""
+
+
 @dataclass(frozen=True, slots=True)
 class PairResult:
     """Outcome of scoring one pair.
@@ -162,12 +166,12 @@ def warm_up() -> None:
         fn()
 
 
-def _worker_init() -> None:
+def _worker_init(warm: bool) -> None:
     # Ctrl-C is handled by the parent, which stops the batch; workers just finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # a broken model shows up as an error row on the first pair instead
-    with contextlib.suppress(Exception):
-        warm_up()
+    if warm:  # a broken model shows up as an error row on the first pair instead
+        with contextlib.suppress(Exception):
+            warm_up()
 
 
 def _mtime(path: str) -> str | None:
@@ -269,7 +273,7 @@ def _executor_width(executor: cf.Executor) -> int:
     return default_jobs()
 
 
-def _process_pool(jobs: int) -> cf.ProcessPoolExecutor:
+def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
     # forkserver: children start from a clean process, not a copy of a parent that may
     # run threads (progress display, a Dask client); spawn where forkserver is missing.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -278,7 +282,9 @@ def _process_pool(jobs: int) -> cf.ProcessPoolExecutor:
         ctx.set_forkserver_preload(["perceptq.api", "perceptq.model"])
     else:  # pragma: no cover - not on Linux/macOS
         ctx = multiprocessing.get_context("spawn")
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+    return cf.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(warm,)
+    )
 
 
 def score_many(
@@ -340,11 +346,12 @@ def score_many(
         width = jobs or _executor_width(executor)
         yield from _score_in_pool(executor, pairs, mode, capture, _scorer, in_flight=2 * width)
         return
-    pools = [_process_pool(jobs or default_jobs())]
+    warm = _scorer is None
+    pools = [_process_pool(jobs or default_jobs(), warm=warm)]
 
     def restart() -> cf.Executor:
         pools[-1].shutdown(wait=False, cancel_futures=True)
-        pools.append(_process_pool(jobs or default_jobs()))
+        pools.append(_process_pool(jobs or default_jobs(), warm=warm))
         return pools[-1]
 
     width = jobs or default_jobs()
@@ -421,8 +428,10 @@ def _score_in_pool(
                 index, ref, deg, meta = pending.pop(future)
                 if restart is not None and not healthy and _broken(future):
                     # no worker of this pool ever returned: starting them fails
-                    raise RuntimeError(
-                        f"worker processes failed to start ({future.exception()})"
+                    raise WorkerStartError(
+                        f"worker processes died before returning any result "
+                        f"({future.exception()}); in a script, call score_many under "
+                        "'if __name__ == \"__main__\":'"
                     ) from future.exception()
                 healthy = healthy or not _broken(future)
                 yield _collect(future, index, ref, deg, meta, capture)

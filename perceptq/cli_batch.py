@@ -230,27 +230,23 @@ class Progress:
         self.console = err_console
         self.start = self.last = time.monotonic()
         self.bar: Any = None
-        if not quiet and err_console.is_terminal and total:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import (
-                Progress as Bar,
-            )
 
-            self.bar = Bar(
-                TextColumn("scoring"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=err_console,
+    def begin(self) -> None:
+        """Start the clock (and the bar, on a terminal)."""
+        self.start = self.last = time.monotonic()
+        if not self.quiet and self.console.is_terminal and self.total:
+            from rich import progress as bar
+
+            self.bar = bar.Progress(
+                bar.TextColumn("scoring"),
+                bar.BarColumn(),
+                bar.MofNCompleteColumn(),
+                bar.TextColumn("{task.fields[rate]}"),
+                bar.TextColumn("ETA"),
+                bar.TimeRemainingColumn(),
+                console=self.console,
             )
-            self.task = self.bar.add_task("scoring", total=total, rate="")
+            self.task = self.bar.add_task("scoring", total=self.total, rate="")
             self.bar.start()
 
     def say(self, text: str) -> None:
@@ -373,6 +369,7 @@ def run_batch(
         raise BatchInputError(f"{output}: cannot write output ({reason})") from None
     todo = [s for s in specs if s.error is None]
     results = None
+    progress.begin()
     try:
         for spec in specs:
             if spec.error is not None:
@@ -468,6 +465,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
 ) -> None:
     """Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table."""
+    from perceptq.batch import WorkerStartError
     from perceptq.cli import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
 
     executor = client = None
@@ -514,6 +512,8 @@ def batch(
         table, summary = _summarise(output, specs, groups)
     except BatchInputError as exc:
         raise fail(str(exc)) from None
+    except WorkerStartError as exc:
+        raise fail(f"{exc} (try --jobs 1)", EXIT_SOME_FAILED) from None
     finally:
         if client is not None:
             client.close()

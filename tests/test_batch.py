@@ -60,6 +60,13 @@ def interrupting_score(reference, degraded, *, mode="auto"):
     return fake_score(reference, degraded, mode=mode)
 
 
+def crashing_score(reference, degraded, *, mode="auto"):
+    """Like fake_score, but the worker process dies on files named 'crash*'."""
+    if Path(degraded).stem.startswith("crash"):
+        os._exit(3)
+    return fake_score(reference, degraded, mode=mode)
+
+
 def slow_score(reference, degraded, *, mode="auto"):
     time.sleep(0.05)
     return fake_score(reference, degraded, mode=mode)
@@ -254,6 +261,28 @@ def test_score_many_process_pool_matches_in_process(scored_files):
             assert two[i].score.mos == one[i].score.mos
 
 
+def test_a_dying_worker_gives_error_rows_and_the_batch_goes_on(scored_files, tmp_path):
+    ref, degs, _ = scored_files
+    crash = write(tmp_path / "crash.wav", "3")
+    pairs = [(ref, d) for d in degs] + [(ref, crash)] + [(ref, d) for d in degs]
+    results = {r.index: r for r in score_many(pairs, jobs=2, _scorer=crashing_score)}
+    assert sorted(results) == list(range(len(pairs)))
+    assert not results[len(degs)].ok
+    assert "worker failed" in results[len(degs)].error
+    # pairs in flight when the worker died also fail; the others are scored by a new pool
+    assert sum(r.ok for r in results.values()) >= len(pairs) - 1 - 2 * 2
+    assert all(r.ok for i, r in results.items() if i > len(degs) + 2 * 2)
+
+
+def test_workers_that_never_return_stop_the_batch(tmp_path):
+    from perceptq.batch import WorkerStartError
+
+    ref = write(tmp_path / "ref.wav")
+    pairs = [(ref, write(tmp_path / f"crash{i}.wav")) for i in range(5)]
+    with pytest.raises(WorkerStartError, match="died before returning any result"):
+        list(score_many(pairs, jobs=2, _scorer=crashing_score))
+
+
 class CountingExecutor(cf.Executor):
     """Runs tasks on a thread pool and records the most futures outstanding at once."""
 
@@ -279,7 +308,7 @@ def test_score_many_bounds_futures_in_flight_and_reads_pairs_lazily(scored_files
     taken = []
 
     def pairs():
-        for i in range(200):
+        for i in range(60):
             taken.append(i)
             yield (ref, degs[i % len(degs)])
 
@@ -289,8 +318,8 @@ def test_score_many_bounds_futures_in_flight_and_reads_pairs_lazily(scored_files
     assert first.ok
     assert len(taken) <= 2 * 3 + 1  # not the whole iterable
     rest = list(results)
-    assert len(rest) == 199
-    assert sorted(r.index for r in [first, *rest]) == list(range(200))
+    assert len(rest) == 59
+    assert sorted(r.index for r in [first, *rest]) == list(range(60))
     assert executor.most <= 2 * 3
     executor.shutdown()
 
