@@ -208,6 +208,8 @@ def prepare(df: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, str
     ok = np.isfinite(df[MOS].to_numpy(dtype=float))
     if "status" in df:
         ok &= (df["status"].astype(str) == "ok").to_numpy()
+    else:
+        df["status"] = np.where(ok, "ok", "error")
     df["_ok"] = ok
     df["_time"] = _parse_times(df[time_column]) if time_column else pd.NaT
     df["_label"] = _row_labels(df)
@@ -259,7 +261,7 @@ def build_report(
             min_count=options.alert_min_count, window=window, group_by=group_by or None,
             id_column="_label",
         )  # fmt: skip
-    summary = summarise(df, group_by=None)
+    summary = summarise(sections.summary_frame(df))
     n_below = len(below(df, options.threshold))
     parts = [sections.histogram_section(df, options.threshold)]
     nav = [("#headline", "Summary"), ("#distribution", "Distribution")]

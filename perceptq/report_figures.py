@@ -153,40 +153,45 @@ def trend(
     below_spans: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
     alert_starts: Sequence[pd.Timestamp],
     group_lines: dict[str, pd.Series] | None = None,
+    period: pd.Timedelta | None = None,
 ) -> Figure:
     """Per-period median (dots) and interquartile band, rolling median, threshold line.
 
     ``bins`` is indexed by period start with columns ``median``, ``q1``, ``q3``, ``ok``,
     ``errors``. Periods in ``below_spans`` are shaded red; ``alert_starts`` are marked by
-    red triangles along the top edge. ``group_lines`` adds one rolling-median line per group.
+    red triangles along the top edge. ``group_lines`` adds one line of per-period medians per group.
     """
     fig, (ax, axn) = plt.subplots(
-        2, 1, figsize=(11, 4.8), sharex=True, height_ratios=[3, 1], layout="constrained"
+        2, 1, figsize=(11, 5.2), sharex=True, height_ratios=[3, 1], layout="constrained"
     )
     _draw_bands(ax, vertical=False, alpha=0.08)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fraction
     for start, end in below_spans:  # a few merged runs of periods
         ax.fill_between([start, end], 0, 1, transform=strip, color="#d73027", alpha=0.18, lw=0)
-    x = bins.index
-    ax.fill_between(x, bins["q1"], bins["q3"], step="mid", color="#4a6fa5", alpha=0.18, lw=0,
+    half = (period or pd.Timedelta(0)) / 2
+    x = bins.index + half  # draw each period at its middle
+    ax.fill_between(x, bins["q1"], bins["q3"], color="#4a6fa5", alpha=0.15, lw=0,
                     label="interquartile range")  # fmt: skip
     ax.plot(x, bins["median"], "o", ms=3, color="#4a6fa5", label=f"median per {freq_label}")
-    ax.plot(rolling.index, rolling.to_numpy(), color="#1b2a41", lw=2.2, label="rolling median")
+    ax.plot(rolling.index + half, rolling.to_numpy(), color="#1b2a41", lw=2.2,
+            label="rolling median")  # fmt: skip
     for i, (name, line) in enumerate((group_lines or {}).items()):
-        ax.plot(line.index, line.to_numpy(), lw=1.2, color=plt.cm.tab10(i % 10), label=name)
+        ax.plot(line.index + half, line.to_numpy(), lw=1.1, marker=".", ms=3, alpha=0.9,
+                color=plt.cm.tab10(i % 10), label=name)  # fmt: skip
     ax.axhline(threshold, color="#b00020", ls="--", lw=1.5, label=f"threshold {threshold:g}")
     if len(alert_starts):
         ax.plot(alert_starts, np.full(len(alert_starts), 0.97), "v", ms=7, color="#b00020",
                 transform=strip, label="alert episode", clip_on=False)  # fmt: skip
-    ax.set_ylim(*_trend_ylim(bins, threshold))
+    ax.set_ylim(*_trend_ylim(bins, threshold, group_lines or {}))
     ax.set_ylabel("MOS")
-    ax.legend(loc="lower left", fontsize=8, ncols=4, framealpha=0.9)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncols=6, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     width = _bar_width(x)
     axn.bar(x, bins["ok"], width=width, color="#8da0b6", label="scored")
     axn.bar(x, bins["errors"], width=width, bottom=bins["ok"], color="#d73027", label="errors")
     axn.set_ylabel("calls")
-    axn.legend(loc="upper left", fontsize=8, ncols=2, framealpha=0.9)
+    axn.set_ylim(0, max(float((bins["ok"] + bins["errors"]).max()), 1.0) * 1.5)
+    axn.legend(loc="upper left", fontsize=8, ncols=2, frameon=False)
     axn.spines[["top", "right"]].set_visible(False)
     fig.autofmt_xdate()
     return fig
@@ -199,7 +204,10 @@ def _bar_width(index: pd.Index) -> float:
     return max(step / pd.Timedelta(days=1) * 0.9, 1e-4)  # matplotlib dates are in days
 
 
-def _trend_ylim(bins: pd.DataFrame, threshold: float) -> tuple[float, float]:
-    low = np.nanmin([bins["q1"].min(), bins["median"].min(), threshold])
-    high = np.nanmax([bins["q3"].max(), bins["median"].max(), threshold])
+def _trend_ylim(
+    bins: pd.DataFrame, threshold: float, lines: dict[str, pd.Series]
+) -> tuple[float, float]:
+    lows = [bins["q1"].min(), bins["median"].min(), threshold, *(v.min() for v in lines.values())]
+    highs = [bins["q3"].max(), bins["median"].max(), threshold, *(v.max() for v in lines.values())]
+    low, high = np.nanmin(lows), np.nanmax(highs)
     return max(MOS_RANGE[0], low - 0.3), min(MOS_RANGE[1], high + 0.3)

@@ -50,6 +50,17 @@ def _group_text(column: pd.Series) -> pd.Series:
     return column.astype("string").fillna(MISSING_LABEL)
 
 
+def summary_frame(df: pd.DataFrame, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The columns :func:`perceptq.summary.summarise` needs, group columns as categoricals.
+
+    Same summary as the full table; categoricals let it label each distinct value once.
+    """
+    slim = df[[MOS, "status", *columns]].copy()
+    for c in columns:
+        slim[c] = slim[c].astype("category")
+    return slim
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -110,6 +121,11 @@ def table(header: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str]], cls
     )
 
 
+def _when(value: Any) -> str:
+    """A time as an unbreakable table cell."""
+    return f'<span class="nowrap">{_e(_time_text(value))}</span>'
+
+
 def _time_text(value: Any) -> str:
     if value is None or pd.isna(value):
         return "–"
@@ -142,10 +158,10 @@ def alerts_section(
             f"No episode with {rule}.</section>"
         )
     rows = []
-    for a in alerts:
-        calls = ", ".join(a.calls[:4]) + (" …" if len(a.calls) > 4 else "")
+    for a in sorted(alerts, key=lambda a: (-a.count, a.start)):  # largest episodes first
+        calls = ", ".join(a.calls[:3]) + (" …" if len(a.calls) > 3 else "")
         rows.append([
-            _e(a.group_label), _e(_time_text(a.start)), _e(_time_text(a.end)),
+            _e(a.group_label), _when(a.start), _when(a.end),
             f"{a.count} of {a.total}", mos_chip(a.min_mos), mos_chip(a.median_mos),
             f'<span class="path">{_e(calls)}</span>',
         ])  # fmt: skip
@@ -159,7 +175,8 @@ def alerts_section(
     groups = f"{len(per_group)} group(s)" if len(per_group) > 1 else "1 group"
     return (
         f'<section class="alerts fired" id="alerts"><h2>⚠ {len(alerts)} alert {noun} '
-        f'in {groups}</h2><div class="note">Rule: {rule}. Most episodes: {worst}.</div>'
+        f'in {groups}</h2><div class="note">Rule: {rule}. Most episodes: {worst}. '
+        "Largest episodes first.</div>"
         f'<div class="scroll short">{table(header, rows[:MAX_TABLE_ROWS])}</div>'
         f"{_more(min(len(rows), MAX_TABLE_ROWS), len(rows), 'episodes')}</section>"
     )
@@ -204,7 +221,7 @@ def histogram_section(df: pd.DataFrame, threshold: float) -> str:
 
 def group_section(df: pd.DataFrame, columns: list[str], threshold: float, anchor: str) -> str:
     """Box plots and a table of the groups formed by ``columns``, worst first."""
-    summary = summarise(df, group_by=columns)
+    summary = summarise(summary_frame(df, columns), group_by=columns)
     keys = group_labels(df, columns)
     low = below(df, threshold)
     n_below = keys.loc[low.index].value_counts()
@@ -286,17 +303,19 @@ def trend_section(
         medians = scored.groupby([line_key, period])[MOS].median().unstack(0)
         if 1 < medians.shape[1] <= _MAX_GROUP_LINES:
             medians = medians.reindex(full)
-            lines = {str(g): medians[g].rolling(roll, center=True, min_periods=1).median()
-                     for g in medians.columns}  # fmt: skip
+            lines = {str(g): medians[g] for g in medians.columns}
     fig = figs.trend(bins, rolling, threshold, freq_label=label, below_spans=[s[:2] for s in spans],
-                     alert_starts=alert_starts, group_lines=lines)  # fmt: skip
+                     alert_starts=alert_starts, group_lines=lines,
+                     period=pd.Timedelta(1, unit=freq))  # fmt: skip
     img = figs.to_img(fig, f"MOS per {label} over time")
     note = (
         f'<p class="note">Time from <b>{_e(time_column)}</b> (UTC), aggregated per {label}; '
         f"rolling median over {roll} {label}s; red shading: {label}s whose median MOS is below "
-        f"{threshold:g}; ▼ alert episodes.</p>"
+        f"{threshold:g}; ▼ alert episodes"
+        + (f"; thin lines: median per {label} of each group" if lines else "")
+        + ".</p>"
     )
-    rows = [[_e(_time_text(a)), _e(_time_text(b)), str(n), mos_chip(m)] for a, b, n, m in spans]
+    rows = [[_when(a), _when(b), str(n), mos_chip(m)] for a, b, n, m in spans]
     header = [("from (UTC)", False), ("until (UTC)", False), ("calls", True), ("median MOS", True)]
     listing = (
         f"<h3>Periods below {threshold:g} ({len(spans)})</h3>"
@@ -378,7 +397,8 @@ def worst_section(
     if n <= 0 or scored.empty:
         return ""
     worst = scored.nsmallest(n, MOS, keep="first")
-    diag = [c for c in df.columns if str(c).startswith("diag_")]
+    # diagnostics that at least one of the listed rows carries
+    diag = [c for c in df.columns if str(c).startswith("diag_") and worst[c].notna().any()]
     extra = [c for c in _DIAG_EXTRA if c in df.columns]
     index = index_plots(plots_dir)
     header = [("#", True)] + ([("time (UTC)", False)] if time_column else [])
@@ -391,7 +411,7 @@ def worst_section(
         header.append(("plot", False))
     rows = []
     for rank, (_, r) in enumerate(worst.iterrows(), start=1):
-        cells = [str(rank)] + ([_e(_time_text(r["_time"]))] if time_column else [])
+        cells = [str(rank)] + ([_when(r["_time"])] if time_column else [])
         title = _e(r["degraded"]) if "degraded" in df else _e(r["_label"])
         cells.append(f'<span class="path" title="{title}">{_e(r["_label"])}</span>')
         if "reference" in df:
