@@ -220,6 +220,7 @@ _EM_HELP = {
     "jitter_buffer": "Jitter-buffer delay, ms (default max(2 x jitter, one packet)).",
     "input": "CSV of calls, one per row (columns codec, loss, burst_ratio, delay, jitter, ...).",
     "output": "With --input: result table (.csv, .jsonl, .parquet); default CSV on stdout.",
+    "group_by": "With --input: summarise per column(s), comma-separated.",
 }
 
 
@@ -238,7 +239,7 @@ def emodel_command(
     as_json: Annotated[bool, _O("--json", help="Print the full result as JSON.")] = False,
     input_: Annotated[Path | None, _O("--input", help=_EM_HELP["input"])] = None,
     output: Annotated[Path | None, _O("--output", "-o", help=_EM_HELP["output"])] = None,
-    group_by: Annotated[str | None, _O(help="With --input: summarise per COL[,COL...].")] = None,
+    group_by: Annotated[str | None, _O(help=_EM_HELP["group_by"])] = None,
     fail_below: Annotated[float | None, _O(help="With --input: exit 3 below this MOS.")] = None,
 ) -> None:
     """Network MOS (ITU-T G.107 E-model, MOS-CQE) from loss, burst ratio, delay, jitter and codec.
@@ -368,7 +369,7 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
 
 _RTP_HELP = {
     "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
-    "payload_type": "Dynamic payload type N=codec[/clock], e.g. 96=pcmu (repeatable).",
+    "payload_type": "Dynamic payload type N=codec or N=codec/clock, e.g. 96=pcmu (repeatable).",
     "output": "Also write the stream table (.csv, .jsonl, .parquet).",
     "conceal": "With --extract: repeat the last packet over lost ones instead of silence.",
     "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",

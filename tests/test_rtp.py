@@ -491,3 +491,11 @@ def test_linux_cooked_and_vlan_tagged_captures(tmp_path):
     for cap in (sll, vlan):
         s = only_stream(rtp.analyse_capture(cap))
         assert (s.packets, s.lost, s.src, s.codec) == (40, 0, "10.1.1.1:5004", "PCMU")
+
+
+@pytest.mark.parametrize("command", ["rtp", "emodel"])
+def test_cli_help_renders(command):
+    app, runner = _cli()
+    res = runner.invoke(app, [command, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Exit codes" in res.stdout
