@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from perceptq.result import _jsonable  # NaN → null, numpy scalars → numbers
+
 #: Columns ``emodel --input`` adds to the table, after the input's own columns.
 EMODEL_COLUMNS = [
     "r",
@@ -277,19 +279,9 @@ def emodel_command(
     except (_Usage, emodel.EModelError) as exc:
         raise fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(_clean(res.to_dict())))
+        typer.echo(json.dumps(_jsonable(res.to_dict())))
     else:
         _print_result(res)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 # --- perceptq rtp ------------------------------------------------------------------------------
@@ -453,7 +445,7 @@ def rtp_command(
         except (_Usage, ValueError) as exc:
             raise fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(_clean(rows)))
+        typer.echo(json.dumps(_jsonable(rows)))
     else:
         _print_streams(streams, reference is not None)
     if failed:

@@ -485,6 +485,8 @@ def rate_network(
     (given, else estimated from ``loss_pattern`` with the Gilbert model, else 1) is kept
     for the total; a ``loss_pattern`` also sets the network loss, replacing ``loss_pct``.
     ``ie``/``bpl`` override the codec's values; ``codec=None`` needs both.
+    The table's Bpl values hold for the table's packet size; other ``packet_ms`` change the
+    delay terms only.
 
     Raises
     ------
