@@ -396,6 +396,8 @@ def rtp_command(
 
     try:
         port_set = _ports(ports)
+        if not (math.isfinite(delay) and delay >= 0):
+            raise _Usage(f"--delay {delay!r}: expected a one-way delay in ms, >= 0")
         pts = dict(rtp.parse_payload_type(s) for s in payload_type or [])
         if reference is not None and not reference.is_file():
             raise _Usage(f"{reference}: reference file not found")
@@ -405,6 +407,8 @@ def rtp_command(
     except (_Usage, rtp.CaptureError) as exc:
         raise fail(str(exc)) from None
     if not report.streams:
+        for note in report.notes[:-1]:
+            err_console.print(f"perceptq: note: {note}", markup=False)
         raise fail(report.notes[-1] if report.notes else f"{capture}: no RTP stream found")
     streams = report.streams
     failed = sum(math.isnan(s.mos) for s in streams)
