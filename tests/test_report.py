@@ -323,3 +323,30 @@ def test_report_renders_in_chromium(built, tmp_path):
     assert figures, dom.stdout[:500]
     assert figures.group(1) == figures.group(2) and int(figures.group(1)) >= 3
     assert "Worst 20 calls" in dom.stdout and "alert episode" in dom.stdout
+
+
+def test_trend_lists_the_hours_below_the_threshold(tmp_path):
+    start = pd.Timestamp("2026-05-04T00:00:00Z")
+    times = start + pd.to_timedelta(np.arange(0, 48 * 60, 10), unit="min")  # every 10 min, 2 days
+    mos = np.full(times.size, 4.2)
+    low = (times >= start + pd.Timedelta(hours=30)) & (times < start + pd.Timedelta(hours=33))
+    mos[low] = 2.8
+    df = pd.DataFrame({"mos": mos, "when": times.strftime("%Y-%m-%d %H:%M:%S")})
+    df.to_json(tmp_path / "calls.jsonl", orient="records", lines=True)
+    out = tmp_path / "r.html"
+    result = run(tmp_path / "calls.jsonl", "-o", out, "--time-column", "when", "--alerts-json",
+                 tmp_path / "a.json")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "aggregated per hour" in page and "Periods below 3.5 (1)" in page
+    listing = page[page.index("Periods below 3.5 (1)") :]
+    assert "2026-05-05 06:00" in listing and "2026-05-05 09:00" in listing
+    alerts = json.loads((tmp_path / "a.json").read_text())["alerts"]
+    assert len(alerts) == 1 and alerts[0]["count_below"] == int(low.sum())
+    assert alerts[0]["group"] == {} and alerts[0]["group_label"] == "all"
+
+
+def test_unknown_time_column(built, tmp_path):
+    _, _, _, folder = built
+    result = run(folder / "results.csv", "-o", tmp_path / "r.html", "--time-column", "started")
+    assert result.exit_code == 2 and "time column 'started'" in result.stderr
