@@ -132,8 +132,9 @@ def _steady_kind(x: NDArray[np.float64], fs: int) -> str:
     if p.sum() <= 0:
         return "a steady signal"
     k = int(np.argmax(p))
-    if p[max(0, k - 3): k + 4].sum() >= 0.8 * p.sum():
-        return f"a tone at {f[k]:.0f} Hz"
+    near = slice(max(0, k - 3), k + 4)
+    if p[near].sum() >= 0.8 * p.sum():
+        return f"a tone at {np.sum(f[near] * p[near]) / p[near].sum():.0f} Hz"
     return "steady noise"
 
 

@@ -34,6 +34,10 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 768000
 #: Shortest input accepted, in seconds (the model needs at least this much).
 MIN_DURATION_S = 0.25
+#: Largest sample magnitude accepted. Float samples beyond ±1 are accepted (with a warning,
+#: see perceptq.checks) up to this bound, which leaves room for integer PCM values stored as
+#: float (±32768); beyond it the signal's power overflows single precision downstream.
+MAX_ABS_SAMPLE = 1e6
 #: Most channels accepted in one input.
 MAX_CHANNELS = 64
 #: Default longest input accepted, in seconds. Scoring memory grows by about 2 MB per second
@@ -268,6 +272,12 @@ def validate_samples(
         first = int(np.flatnonzero(~finite.reshape(arr.shape[0], -1).all(axis=1))[0])
         raise InvalidAudioError(
             f"{name}: {bad} sample(s) are NaN or infinite (first at {first / rate:.3f} s)"
+        )
+    peak = float(np.max(np.abs(arr)))
+    if peak > MAX_ABS_SAMPLE:
+        raise InvalidAudioError(
+            f"{name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "
+            f"±{MAX_ABS_SAMPLE:g}); the file is corrupt or the samples are mis-scaled"
         )
     return Audio(np.ascontiguousarray(arr), rate, name, fmt, notes)
 
