@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perceptq.errors import PerceptqError
+from perceptq.summary import MISSING_LABEL
 
 #: Default MOS below which a call counts towards an alert.
 DEFAULT_THRESHOLD = 3.5
@@ -82,7 +83,7 @@ class Alert:
         """Human-readable group name ("all" without grouping)."""
         if not self.group:
             return "all"
-        return ", ".join(f"{k}={v}" for k, v in self.group.items())
+        return ", ".join(f"{k}={MISSING_LABEL if v is None else v}" for k, v in self.group.items())
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -102,10 +103,15 @@ class Alert:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-friendly scalar: numpy scalars unwrapped, missing values and NaN as None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
     return value
 
 

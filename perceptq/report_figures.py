@@ -134,7 +134,7 @@ def group_boxes(
     for pos, v in zip(positions, values, strict=True):
         if 0 < v.size <= strip_max:
             y = pos + rng.uniform(-0.22, 0.22, v.size)
-            ax.scatter(v, y, s=7, color="#222", alpha=0.45, lw=0, zorder=3)
+            ax.scatter(v, y, s=12, color="#222", alpha=0.55, lw=0, zorder=3)
     ax.axvline(threshold, color="#b00020", ls="--", lw=1.5)
     ax.set_yticks(positions, [f"{lab}  (n={c})" for lab, c in zip(labels, counts, strict=True)])
     ax.set_xlim(*MOS_RANGE)

@@ -171,11 +171,12 @@ def alerts_section(
     ]  # fmt: skip
     noun = "episode" if len(alerts) == 1 else "episodes"
     per_group = pd.Series([a.group_label for a in alerts]).value_counts()
-    worst = ", ".join(f"{_e(g)} ({n})" for g, n in per_group.head(5).items())
+    worst = ", ".join(f"{_e(g)} ({n})" for g, n in per_group.head(5).items() if n > 1)
+    worst = f" Most episodes: {worst}." if worst else ""
     groups = f"{len(per_group)} group(s)" if len(per_group) > 1 else "1 group"
     return (
         f'<section class="alerts fired" id="alerts"><h2>⚠ {len(alerts)} alert {noun} '
-        f'in {groups}</h2><div class="note">Rule: {rule}. Most episodes: {worst}. '
+        f'in {groups}</h2><div class="note">Rule: {rule}.{worst} '
         "Largest episodes first.</div>"
         f'<div class="scroll short">{table(header, rows[:MAX_TABLE_ROWS])}</div>'
         f"{_more(min(len(rows), MAX_TABLE_ROWS), len(rows), 'episodes')}</section>"
@@ -282,7 +283,7 @@ def trend_section(
         return (f'{head}<p class="note">Fewer than two distinct times in {_e(time_column)!s}; '
                 f"no trend.</p></section>")  # fmt: skip
     span = scored["_time"].max() - scored["_time"].min()
-    freq, label, roll = ("h", "hour", 6) if span <= pd.Timedelta(days=3) else ("D", "day", 7)
+    freq, label, roll = ("h", "hour", 6) if span <= pd.Timedelta(days=7) else ("D", "day", 7)
     period = scored["_time"].dt.floor(freq)
     grouped = scored[MOS].groupby(period)
     bins = pd.DataFrame({
