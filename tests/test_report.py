@@ -350,3 +350,33 @@ def test_unknown_time_column(built, tmp_path):
     _, _, _, folder = built
     result = run(folder / "results.csv", "-o", tmp_path / "r.html", "--time-column", "started")
     assert result.exit_code == 2 and "time column 'started'" in result.stderr
+
+
+def test_large_table_gives_a_small_page(tmp_path):
+    rng = np.random.default_rng(11)
+    n, n_err = 20_000, 1_000
+    status = np.array(["ok"] * (n - n_err) + ["error"] * n_err)
+    df = pd.DataFrame({
+        "degraded": [f"d/call{i:05d}.wav" for i in range(n)],
+        "status": status,
+        "error": np.where(status == "error", "unreadable", ""),
+        "mos": np.where(status == "ok", rng.uniform(1.5, 4.6, n), np.nan),
+        "degraded_mtime": (T0 + pd.to_timedelta(rng.uniform(0, 20 * 86400, n), unit="s"))
+        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "site": rng.choice(["a", "b", "c", "d"], n),
+    })  # fmt: skip
+    df.to_parquet(tmp_path / "big.parquet")
+    out = tmp_path / "r.html"
+    result = run(tmp_path / "big.parquet", "-o", out, "--group-by", "site", "--worst", "7")
+    assert result.exit_code == 3, result.output
+    page = out.read_text(encoding="utf-8")
+    assert len(page.encode()) < 700_000
+    assert "Showing 200 of 1000 error rows" in page
+    assert "Worst 7 calls / pairs" in page and page.count("d/call") <= 7 + 200 + 10
+
+
+def test_unwritable_output(built, tmp_path):
+    _, _, _, folder = built
+    result = run(folder / "results.csv", "-o", tmp_path / "no" / "such" / "r.html")
+    assert result.exit_code == 2
+    assert "cannot write report" in result.stderr and len(result.stderr.strip().splitlines()) == 1
