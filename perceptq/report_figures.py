@@ -1,4 +1,4 @@
-"""Matplotlib figures of the HTML report, returned as inline ``data:`` PNG images.
+"""Matplotlib figures of the HTML report (Agg canvas), returned as inline ``data:`` PNG images.
 
 Every figure draws aggregated data (histogram counts, box statistics, per-period
 medians), so its size does not grow with the number of result rows.
@@ -13,11 +13,9 @@ import math
 from collections.abc import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")  # the report never opens a window
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from perceptq.result import CATEGORY_BOUNDS
@@ -32,6 +30,13 @@ CATEGORY_COLOURS: dict[str, str] = {
 }
 MOS_RANGE = (1.0, 5.0)
 _DPI = 96
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure drawn by the Agg canvas directly: no pyplot state, no GUI backend."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def category_bands() -> list[tuple[float, float, str]]:
@@ -55,14 +60,14 @@ def to_img(fig: Figure, alt: str) -> str:
     """Render ``fig`` as an inline ``<img>`` tag (base64 PNG) and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI)
-    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img class="fig" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def histogram(mos: np.ndarray, threshold: float) -> Figure:
     """MOS histogram (0.05-wide bins) with bars and background in category colours."""
-    fig, ax = plt.subplots(figsize=(11, 3.6), layout="constrained")
+    fig = _figure(figsize=(11, 3.6))
+    ax = fig.subplots()
     lo, hi = MOS_RANGE
     edges = np.round(np.arange(lo, hi + 1e-9, 0.05), 2)
     counts, _ = np.histogram(np.clip(mos, lo, hi - 1e-9), bins=edges)
@@ -109,7 +114,8 @@ def group_boxes(
     the mean. Groups with at most ``strip_max`` values also show every value as a dot.
     """
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(11, max(2.2, 0.42 * n + 1.2)), layout="constrained")
+    fig = _figure(figsize=(11, max(2.2, 0.42 * n + 1.2)))
+    ax = fig.subplots()
     stats = []
     for label, v in zip(labels, values, strict=True):
         if v.size == 0:
@@ -159,11 +165,11 @@ def trend(
 
     ``bins`` is indexed by period start with columns ``median``, ``q1``, ``q3``, ``ok``,
     ``errors``. Periods in ``below_spans`` are shaded red; ``alert_starts`` are marked by
-    red triangles along the top edge. ``group_lines`` adds one line of per-period medians per group.
+    red triangles along the top edge. ``group_lines`` adds one line of per-period medians
+    per group.
     """
-    fig, (ax, axn) = plt.subplots(
-        2, 1, figsize=(11, 5.2), sharex=True, height_ratios=[3, 1], layout="constrained"
-    )
+    fig = _figure(figsize=(11, 5.2))
+    ax, axn = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     _draw_bands(ax, vertical=False, alpha=0.08)
     strip = ax.get_xaxis_transform()  # x in data, y in axes fraction
     for start, end in below_spans:  # a few merged runs of periods
@@ -177,7 +183,7 @@ def trend(
             label="rolling median")  # fmt: skip
     for i, (name, line) in enumerate((group_lines or {}).items()):
         ax.plot(line.index + half, line.to_numpy(), lw=1.1, marker=".", ms=3, alpha=0.9,
-                color=plt.cm.tab10(i % 10), label=name)  # fmt: skip
+                color=matplotlib.colormaps["tab10"](i % 10), label=name)  # fmt: skip
     ax.axhline(threshold, color="#b00020", ls="--", lw=1.5, label=f"threshold {threshold:g}")
     if len(alert_starts):
         ax.plot(alert_starts, np.full(len(alert_starts), 0.97), "v", ms=7, color="#b00020",
