@@ -201,9 +201,10 @@ def quietest_point(x: Array, fs: int, lo: float = 0.3, hi: float = 0.7) -> int:
     return int(starts[int(np.argmin(energy))] + n // 2)
 
 
-def delay_jump(x: Array, fs: int, jump_ms: float) -> Array:
-    """Change the delay by ``jump_ms`` in the middle: insert silence (>0) or drop samples (<0)."""
-    at = quietest_point(x, fs)
+def delay_jump(x: Array, fs: int, jump_ms: float, lo: float = 0.3, hi: float = 0.7) -> Array:
+    """Change the delay by ``jump_ms`` at the quietest point between ``lo`` and ``hi`` of the
+    file: insert silence (>0) or drop samples (<0)."""
+    at = quietest_point(x, fs, lo, hi)
     k = round(abs(jump_ms) * fs / 1000)
     if jump_ms >= 0:
         return np.concatenate([x[:at], np.zeros(k), x[at:]])
@@ -294,6 +295,18 @@ def step_jump(ms: float) -> Step:
     return on_deg(lambda d, c: delay_jump(d, c.fs, ms))
 
 
+def step_jitter(ms: float) -> Step:
+    """Two delay jumps: +``ms`` in the first half, back by ``ms`` in the second."""
+    return on_deg(
+        lambda d, c: delay_jump(delay_jump(d, c.fs, ms, 0.15, 0.45), c.fs, -ms, 0.55, 0.85)
+    )
+
+
+def step_truncate(ms: float) -> Step:
+    """The degraded recording stops ``ms`` before the end."""
+    return on_deg(lambda d, c: d[: len(d) - round(ms * c.fs / 1000)])
+
+
 @dataclass(frozen=True)
 class Condition:
     """A named chain of steps applied in order."""
@@ -372,6 +385,13 @@ def conditions_for(fs: int, rng: np.random.Generator) -> list[Condition]:
     add("gain_up12+clip0.5", step_gain(12.0), step_clip(0.5))
     ms = int(_pick(rng, (1, -1)) * rng.integers(40, 201))
     add(f"jump{ms}+g711a+loss2", step_jump(ms), step_g711("alaw"), step_loss(2))
+    ms = int(rng.integers(40, 201))
+    add(f"jitter{ms}+g711u", step_jitter(ms), step_g711("ulaw"))
+    ms = int(rng.integers(100, 401))
+    snr = _pick(rng, (20, 30))
+    add(f"truncate{ms}+white{snr}", step_truncate(ms), step_white(snr))
+    ms = int(rng.integers(50, 251))
+    add(f"jump{ms}", step_jump(ms))
     return c
 
 
