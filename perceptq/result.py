@@ -112,6 +112,18 @@ class Score:
         How each input was read (original rate, channels, resampling).
     warnings : tuple of str
         Reasons why the result may be less trustworthy than usual.
+    diagnostics : dict
+        Measured figures with a plain-language ``hint`` when out of range
+        (see :mod:`perceptq.diagnostics`).
+    timeline : tuple of dict
+        MOS per utterance, and per window or occurrence (see :mod:`perceptq.timeline`).
+    windows : tuple of dict
+        Long calls: one row per scored window (the MOS is their mean).
+    occurrences : tuple of dict
+        ``locate=True``: one row per occurrence of the reference in the recording
+        (``offset_s``, ``mos``...); frame times are then recording times.
+    drift_ppm : float
+        Estimated clock drift of the degraded signal (ppm; NaN when not measurable).
     """
 
     mos: float
@@ -130,6 +142,9 @@ class Score:
     timeline: tuple[dict[str, Any], ...] = ()
     disturbance_d: float = math.nan
     disturbance_a: float = math.nan
+    windows: tuple[dict[str, Any], ...] = ()
+    occurrences: tuple[dict[str, Any], ...] = ()
+    drift_ppm: float = math.nan
 
     @property
     def mean_delay_ms(self) -> float:
