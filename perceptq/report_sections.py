@@ -24,7 +24,7 @@ from perceptq.result import CATEGORIES, category_of
 from perceptq.summary import MISSING_LABEL, below, summarise
 
 MOS = "mos"
-PLOT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 MAX_TABLE_ROWS = 200
 _MAX_PLOT_GROUPS = 40
 _MAX_GROUP_LINES = 6
@@ -357,7 +357,7 @@ def _below_spans(
 
 
 def index_plots(plots_dir: Path | None) -> dict[str, list[Path]]:
-    """Map file stems (and their prefixes before . _ -) to plot images under ``plots_dir``."""
+    """Map file stems, and stems cut at a dot (``call.plot.png``), to images in ``plots_dir``."""
     index: dict[str, list[Path]] = {}
     if plots_dir is None:
         return index
@@ -365,28 +365,33 @@ def index_plots(plots_dir: Path | None) -> dict[str, list[Path]]:
         if path.suffix.lower() not in PLOT_SUFFIXES or not path.is_file():
             continue
         stem = path.stem
-        keys = {stem} | {stem[:i] for i, ch in enumerate(stem) if ch in "._-" and i}
-        for key in keys:
+        for key in {stem} | {stem[:i] for i, ch in enumerate(stem) if ch == "." and i}:
             index.setdefault(key, []).append(path)
     return index
 
 
 def find_plot(degraded: str, index: dict[str, list[Path]], plots_dir: Path) -> Path | None:
-    """The plot of a degraded file: same stem (or stem + suffix), closest folder names."""
+    """The plot of a degraded file, or None when there is none or it is ambiguous.
+
+    Candidates have the degraded file's stem (exact stems beat ``stem.something``). When
+    several remain, the one whose folders under ``plots_dir`` share the most names with the
+    degraded file's folders wins; a tie links nothing rather than the wrong picture.
+    """
     deg = Path(degraded)
     candidates = index.get(deg.stem, [])
-    if not candidates:
+    candidates = [p for p in candidates if p.stem == deg.stem] or candidates
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    parents = {part.lower() for part in deg.parent.parts}
+
+    def shared(p: Path) -> int:
+        return len(parents & {part.lower() for part in p.relative_to(plots_dir).parent.parts})
+
+    scores = [shared(p) for p in candidates]
+    best = max(scores)
+    if best == 0 or scores.count(best) > 1:
         return None
-    parents = {p.lower() for p in deg.parent.parts}
-
-    def score(p: Path) -> tuple[int, int, int, str]:
-        rel = p.relative_to(plots_dir)
-        words = {w.lower() for part in rel.parts for w in part.replace("-", "_").split("_")}
-        folders = {part.lower() for part in rel.parent.parts}
-        exact = p.stem == deg.stem
-        return (-len(parents & (folders | words)), not exact, len(p.name), str(p))
-
-    return min(candidates, key=score)
+    return candidates[scores.index(best)]
 
 
 def worst_section(

@@ -380,3 +380,18 @@ def test_unwritable_output(built, tmp_path):
     result = run(folder / "results.csv", "-o", tmp_path / "no" / "such" / "r.html")
     assert result.exit_code == 2
     assert "cannot write report" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_find_plot_by_folder_and_never_a_wrong_one(tmp_path):
+    from perceptq.report_sections import find_plot, index_plots
+
+    for rel in ("g711u/a01.png", "gsm/a01.png", "gsm/a02.png", "flat/b07.score.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"png")
+    index = index_plots(tmp_path)
+    assert find_plot("deg/gsm/a01.wav", index, tmp_path) == tmp_path / "gsm/a01.png"
+    assert find_plot("deg/g711u/a01.wav", index, tmp_path) == tmp_path / "g711u/a01.png"
+    assert find_plot("deg/opus/a01.wav", index, tmp_path) is None  # ambiguous: no guess
+    assert find_plot("deg/opus/a02.wav", index, tmp_path) == tmp_path / "gsm/a02.png"  # unique
+    assert find_plot("x/b07.wav", index, tmp_path) == tmp_path / "flat/b07.score.png"
+    assert find_plot("x/b0.wav", index, tmp_path) is None
