@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -148,7 +149,9 @@ def main() -> None:
                 [*map(str, cmd), "--mode", args.mode], capture_output=True, text=True, check=True
             )
             rows[what] = json.loads(done.stdout.strip().splitlines()[-1])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz")
+    print(f"{os.cpu_count()} cores; load average at the end (1, 5, 15 min): {load}")
     print(f"{'run':<18}{'ok':>5}{'seconds':>10}{'pairs/s':>10}{'parent peak MB':>16}")
     for what, r in rows.items():
         rate = r["pairs"] / r["seconds"]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from perceptq.result import Score
 
 #: Columns of a result table, in order (manifest extras and diagnostics follow).
@@ -49,6 +51,7 @@ DIAG_COLUMNS: tuple[str, ...] = (
     "diag_dropouts",
     "diag_dropout_ms",
     "diag_delay_range_ms",
+    "diag_drift_ppm",
 )
 #: Columns holding numbers (the others hold text).
 FLOAT_COLUMNS = frozenset(
@@ -137,13 +140,22 @@ def _duration(info: Any) -> float:
 
 
 def _diagnostic_values(s: Score | None) -> dict[str, float]:
-    found = {}
-    diagnostics = s.diagnostics if s is not None else {}
-    for key, value in (diagnostics or {}).items():
-        name = key if str(key).startswith("diag_") else f"diag_{key}"
-        if name in DIAG_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = float(value)
+    diagnostics = (s.diagnostics if s is not None else None) or {}
+    try:  # the model's own flattening of its diagnostics, when it has one
+        from perceptq.diagnostics import columns as flatten
+    except ImportError:
+        flatten = None
+    # flat numbers named like the columns, then the model's own figures
+    found = {k if str(k).startswith("diag_") else f"diag_{k}": v for k, v in diagnostics.items()}
+    found = {k: _number(v) for k, v in found.items()}
+    if flatten is not None and any(isinstance(v, dict) for v in diagnostics.values()):
+        found.update({k: _number(v) for k, v in flatten(diagnostics).items()})
     return {c: found.get(c, math.nan) for c in DIAG_COLUMNS}
+
+
+def _number(value: Any) -> float:
+    number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    return float(value) if number else math.nan
 
 
 # --- worker side -------------------------------------------------------------------------
@@ -579,23 +591,17 @@ def _read_parquet(path: str) -> tuple[list[dict[str, Any]], list[str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records, columns = [], []
-    if os.path.exists(path):
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as exc:
-            if not os.path.exists(journal_path(path)):
-                raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
-        else:
-            columns = list(table.column_names)
-            records = table.to_pylist()
     if os.path.exists(journal_path(path)):
-        more, more_columns = _read_jsonl(journal_path(path))
-        columns += [c for c in more_columns if c not in columns]
-        records += more
-    elif not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    return records, columns
+        # a run that did not finish: its journal holds every row it kept or wrote, and the
+        # Parquet file beside it (if any) is the older table that run was replacing
+        return _read_jsonl(journal_path(path))
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
+    return table.to_pylist(), list(table.column_names)
 
 
 class ResultWriter:

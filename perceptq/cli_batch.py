@@ -17,9 +17,11 @@ from typing import Annotated, Any
 
 import typer
 
-from perceptq.batch import DIAG_COLUMNS, RESULT_COLUMNS
+from perceptq.batch import DIAG_COLUMNS, RESULT_COLUMNS, default_jobs
 
 EXIT_INTERRUPTED = 130
+#: Seconds between two plain progress lines (when stderr is not a terminal).
+PROGRESS_INTERVAL_S = 10.0
 #: Seconds to wait for a Dask scheduler to answer.
 SCHEDULER_TIMEOUT_S = 15
 
@@ -228,7 +230,7 @@ class Progress:
         self.total, self.done, self.errors = total, 0, 0
         self.quiet, self.interval_s = quiet, interval_s
         self.console = err_console
-        self.start = self.last = time.monotonic()
+        self.start = self.last = self.first = time.monotonic()
         self.bar: Any = None
 
     def begin(self) -> None:
@@ -255,21 +257,27 @@ class Progress:
             self.console.print(f"perceptq batch: {text}", markup=False, highlight=False)
 
     def rate(self) -> float:
-        """Pairs per second so far."""
-        elapsed = time.monotonic() - self.start
-        return self.done / elapsed if elapsed > 0 else 0.0
+        """Pairs per second since the first pair finished (start-up excluded)."""
+        elapsed = time.monotonic() - self.first if self.done > 1 else 0.0
+        return (self.done - 1) / elapsed if elapsed > 0 else 0.0
 
-    def status(self) -> str:
-        """One line: done/total, errors, pairs per second, ETA."""
+    def status(self, *, final: bool = False) -> str:
+        """One line: done/total, errors, pairs per second, then ETA or the total time."""
+        counts = f"{self.done}/{self.total} pairs, {self.errors} error(s)"
+        if final:
+            elapsed = time.monotonic() - self.start
+            return f"{counts} in {elapsed:.1f} s"
         rate = self.rate()
         left = (self.total - self.done) / rate if rate > 0 else math.inf
         eta = f"ETA {left:.0f} s" if math.isfinite(left) else "ETA ?"
-        return f"{self.done}/{self.total} pairs, {self.errors} error(s), {rate:.2f} pairs/s, {eta}"
+        return f"{counts}, {rate:.2f} pairs/s, {eta}"
 
     def advance(self, ok: bool) -> None:
         """Count one finished pair."""
         self.done += 1
         self.errors += not ok
+        if self.done == 1:
+            self.first = time.monotonic()
         if self.bar is not None:
             self.bar.update(self.task, advance=1, rate=f"{self.rate():.2f} pairs/s")
         elif time.monotonic() - self.last >= self.interval_s:
@@ -487,9 +495,15 @@ def batch(
         if scheduler:
             client = _open_scheduler(scheduler)
             executor = client.get_executor()
-        progress = Progress(len(todo), quiet=quiet)
+        progress = Progress(len(todo), quiet=quiet, interval_s=PROGRESS_INTERVAL_S)
         skipped = f", {len(specs) - len(todo)} already done" if resume else ""
-        where = f"Dask scheduler {scheduler}" if scheduler else f"{jobs or 'all'} job(s)"
+        where = (
+            f"Dask scheduler {scheduler}"
+            if scheduler
+            else f"{jobs} job(s)"
+            if jobs
+            else f"{default_jobs()} job(s) (all cores)"
+        )
         progress.say(f"{len(todo)} pair(s) to score{skipped}, on {where} -> {output}")
         finished = run_batch(
             todo,
@@ -508,7 +522,7 @@ def batch(
                 f"command with --resume -o {output} to score the rest",
                 EXIT_INTERRUPTED,
             )
-        progress.say(f"finished: {progress.status()}")
+        progress.say(f"finished: {progress.status(final=True)}")
         table, summary = _summarise(output, specs, groups)
     except BatchInputError as exc:
         raise fail(str(exc)) from None

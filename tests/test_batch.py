@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from perceptq import cli_batch, score_many
 from perceptq.batch import (
     DIAG_COLUMNS,
     RESULT_COLUMNS,
+    PairResult,
     ResultWriter,
     journal_path,
     read_results,
@@ -227,6 +229,29 @@ def test_score_many_tuples_and_mappings_in_process(scored_files):
     assert list(row) == [*RESULT_COLUMNS, "codec", *DIAG_COLUMNS]
     assert row["status"] == "ok" and row["mos"] == 1.25 and row["codec"] == "amr"
     assert results[2].to_row()["status"] == "error" and results[2].to_row()["mos"] is None
+
+
+def test_diagnostics_fill_the_diag_columns():
+    empty = np.zeros(0)
+    base = Score(3.0, 2.9, "nb", 8000, "Poor", (), empty, empty, empty)
+    row = PairResult(0, "r", "d", score=base).to_row()
+    assert all(math.isnan(row[c]) for c in DIAG_COLUMNS)
+    flat = Score(
+        3.0,
+        2.9,
+        "nb",
+        8000,
+        "Poor",
+        (),
+        empty,
+        empty,
+        empty,
+        diagnostics={"snr_db": 12.5, "diag_dropouts": 3, "note": "text"},
+    )
+    row = PairResult(0, "r", "d", score=flat).to_row()
+    assert row["diag_snr_db"] == 12.5 and row["diag_dropouts"] == 3.0
+    assert "note" not in row and "diag_note" not in row
+    assert math.isnan(row["diag_clipping_fraction"])
 
 
 def test_score_many_raise_mode(scored_files):
@@ -497,13 +522,17 @@ def test_cli_quiet_and_default_output_name(codec_tree, tmp_path, fake, monkeypat
         assert len(read_results(path)) == 3
 
 
-def test_cli_plain_progress_lines(codec_tree, tmp_path, fake):
+def test_cli_plain_progress_lines(codec_tree, tmp_path, fake, monkeypatch):
     ref, deg = codec_tree
+    monkeypatch.setattr(cli_batch, "PROGRESS_INTERVAL_S", 0.0)
     result = invoke(ref, deg / "amr", "-o", tmp_path / "o.csv", "--jobs", "1")
     assert result.exit_code == 0
-    assert "perceptq batch: 3 pair(s) to score" in result.stderr
-    assert "perceptq batch: finished: 3/3 pairs, 0 error(s)" in result.stderr
-    assert "pairs/s" in result.stderr
+    assert "perceptq batch: 3 pair(s) to score, on 1 job(s)" in result.stderr
+    assert "perceptq batch: 1/3 pairs, 0 error(s), 0.00 pairs/s, ETA ?" in result.stderr
+    assert re.search(
+        r"perceptq batch: 3/3 pairs, 0 error\(s\), [0-9.]+ pairs/s, ETA 0 s", result.stderr
+    )
+    assert "perceptq batch: finished: 3/3 pairs, 0 error(s) in " in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -672,6 +701,8 @@ def speech(tmp_path_factory):
 
 
 def test_real_model_batch_end_to_end(speech, tmp_path):
+    import perceptq
+
     ref, deg = speech
     out = tmp_path / "real.csv"
     result = invoke(ref, deg, "-o", out, "--jobs", "2", "--group-by", "folder")
@@ -689,6 +720,10 @@ def test_real_model_batch_end_to_end(speech, tmp_path):
         copy = table.loc[str(deg / "copy" / f"{stem}.wav"), "mos"]
         noisy = table.loc[str(deg / "noise" / f"{stem}.wav"), "mos"]
         assert copy > 4.0 > noisy
+    first = perceptq.score(ref / Path(table.index[0]).name, table.index[0])
+    if any(isinstance(v, dict) for v in first.diagnostics.values()):  # the model reports them
+        copy, noisy = (table.loc[str(deg / c / f"{stem}.wav")] for c in ("copy", "noise"))
+        assert noisy["diag_snr_db"] < copy["diag_snr_db"]
     copy_line = next(line for line in result.stdout.splitlines() if line.startswith("copy"))
     assert copy_line.split()[1:3] == ["2", "0"]
 
