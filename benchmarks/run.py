@@ -43,16 +43,7 @@ def build_pair(rate: int, duration_s: float):
     import corpus
     import numpy as np
 
-    clean = corpus.load_clean(rate)
-    pause = np.zeros(round(PAUSE_S * rate))
-    pieces, n, target = [], 0, round(duration_s * rate)
-    stems = sorted(k for k in clean if k.count("_") == 1)  # single utterances
-    i = 0
-    while n < target:
-        pieces += [clean[stems[i % len(stems)]], pause]
-        n += len(pieces[-2]) + len(pause)
-        i += 1
-    ref = np.concatenate(pieces)[:target]
+    ref = corpus.long_signal(corpus.load_clean(rate), duration_s, rate, PAUSE_S)
     rng = np.random.default_rng(corpus.seed_for("benchmark", rate, duration_s))
     ctx = corpus.Context(rate, rng, ())
     cond = corpus.Condition(

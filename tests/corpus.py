@@ -57,6 +57,20 @@ def resample(x: Array, rate_in: int, rate_out: int) -> Array:
     return np.asarray(soxr.resample(x, rate_in, rate_out, quality="VHQ"), dtype=np.float64)
 
 
+def long_signal(clean: dict[str, Array], seconds: float, fs: int, pause_s: float = 0.4) -> Array:
+    """The single-utterance clean files in turn, with ``pause_s`` of silence after each,
+    repeated and cut to ``seconds`` (for long-signal pairs)."""
+    stems = sorted(k for k in clean if k.count("_") == 1)
+    pause = np.zeros(round(pause_s * fs))
+    pieces: list[Array] = []
+    n, target, i = 0, round(seconds * fs), 0
+    while n < target:
+        pieces += [clean[stems[i % len(stems)]], pause]
+        n += len(pieces[-2]) + len(pause)
+        i += 1
+    return np.concatenate(pieces)[:target]
+
+
 # ---------------------------------------------------------------- degradations
 
 
@@ -433,7 +447,28 @@ def build_corpus(rates: Iterable[int] = RATES, directory: Path = CLEAN_DIR) -> l
                 ref, deg = cond.apply(x, x.copy(), ctx)
                 name = f"{stem}@{fs // 1000}k/{cond.name}"
                 pairs.append(Pair(name, stem, cond.name, fs, ref, deg))
+        pairs += _long_pairs(clean, fs)
     return pairs
+
+
+#: Long pairs (seconds, condition): no fixed limit on duration or utterance count, but
+#: fewer than the reference's maximum of 50 utterances so that it scores them.
+LONG_CASES = ((30, "g711u+white30+loss2"), (45, "apcm4+burst5"))
+
+
+def _long_pairs(clean: dict[str, Array], fs: int) -> list[Pair]:
+    steps = {
+        "g711u+white30+loss2": (step_g711("ulaw"), step_white(30), step_loss(2)),
+        "apcm4+burst5": (step_apcm(4), step_loss(5, mean_burst=3.0)),
+    }
+    out = []
+    for seconds, cond_name in LONG_CASES:
+        x = long_signal(clean, seconds, fs)
+        stem = f"long{seconds}s"
+        ctx = Context(fs, np.random.default_rng(seed_for(stem, fs, cond_name)), ())
+        ref, deg = Condition(cond_name, steps[cond_name]).apply(x, x.copy(), ctx)
+        out.append(Pair(f"{stem}@{fs // 1000}k/{cond_name}", stem, cond_name, fs, ref, deg))
+    return out
 
 
 def shares_talker(a: str, b: str) -> bool:
