@@ -452,7 +452,12 @@ def batch(
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option(help="Worker processes (default: all cores).", min=1, show_default=False),
+        typer.Option(
+            help="Worker processes (default: all cores); with --scheduler, pairs in flight "
+            "are at most twice this.",
+            min=1,
+            show_default=False,
+        ),
     ] = None,
     mode: Annotated[str, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = "auto",
     scheduler: Annotated[
@@ -476,15 +481,10 @@ def batch(
     from perceptq.batch import WorkerStartError
     from perceptq.cli import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
 
-    executor = client = None
+    client = None
     try:
+        _check_options(mode, fail_below, resume, output)
         specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
-        if mode not in ("auto", "nb", "wb"):
-            raise BatchInputError(f"--mode {mode!r}: expected auto, nb or wb")
-        if fail_below is not None and not math.isfinite(fail_below):
-            raise BatchInputError(f"--fail-below {fail_below!r}: expected a number")
-        if resume and output is None:
-            raise BatchInputError("--resume needs -o/--output naming the earlier result file")
         columns = [*RESULT_COLUMNS, *extras, *DIAG_COLUMNS]
         groups = _parse_group_by(group_by, columns)
         output = output or default_output()
@@ -492,19 +492,11 @@ def batch(
         keep = _resumed_rows(output, columns) if resume else []
         done = {(r["reference"], r["degraded"]) for r in keep}
         todo = [s for s in specs if s.key not in done]
-        if scheduler:
-            client = _open_scheduler(scheduler)
-            executor = client.get_executor()
+        client = _open_scheduler(scheduler) if scheduler else None
         progress = Progress(len(todo), quiet=quiet, interval_s=PROGRESS_INTERVAL_S)
         skipped = f", {len(specs) - len(todo)} already done" if resume else ""
-        where = (
-            f"Dask scheduler {scheduler}"
-            if scheduler
-            else f"{jobs} job(s)"
-            if jobs
-            else f"{default_jobs()} job(s) (all cores)"
-        )
-        progress.say(f"{len(todo)} pair(s) to score{skipped}, on {where} -> {output}")
+        progress.say(f"{len(todo)} pair(s) to score{skipped}, on {_where(scheduler, jobs)}")
+        progress.say(f"writing {output}")
         finished = run_batch(
             todo,
             output,
@@ -512,27 +504,31 @@ def batch(
             keep=keep,
             mode=mode,
             jobs=jobs,
-            executor=executor,
+            executor=client.get_executor() if client is not None else None,
             progress=progress,
             _scorer=_SCORER,
         )
         if not finished:
-            raise fail(
-                f"interrupted: {output} keeps the rows written so far; run the same "
-                f"command with --resume -o {output} to score the rest",
-                EXIT_INTERRUPTED,
-            )
+            raise KeyboardInterrupt
         progress.say(f"finished: {progress.status(final=True)}")
         table, summary = _summarise(output, specs, groups)
     except BatchInputError as exc:
         raise fail(str(exc)) from None
     except WorkerStartError as exc:
         raise fail(f"{exc} (try --jobs 1)", EXIT_SOME_FAILED) from None
+    except KeyboardInterrupt:
+        if output is None or not output.exists():
+            raise fail("interrupted before any pair was scored", EXIT_INTERRUPTED) from None
+        raise fail(
+            f"interrupted: {output} keeps the rows written so far; run the same command "
+            f"with --resume -o {output} to score the rest",
+            EXIT_INTERRUPTED,
+        ) from None
     finally:
         if client is not None:
             client.close()
-    _report(table, summary, output, fail_below=fail_below, quiet=quiet)
-    if fail_below is not None and summary_below(table, fail_below):
+    n_below = _report(table, summary, output, fail_below=fail_below, quiet=quiet)
+    if n_below:
         raise typer.Exit(EXIT_THRESHOLD)
     if summary["overall"]["errors"]:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -542,11 +538,19 @@ def batch(
 _SCORER: Any = None
 
 
-def summary_below(table: Any, threshold: float) -> int:
-    """Number of ok rows with MOS below ``threshold``."""
-    from perceptq.summary import below
+def _where(scheduler: str | None, jobs: int | None) -> str:
+    if scheduler:
+        return f"Dask scheduler {scheduler}"
+    return f"{jobs} job(s)" if jobs else f"{default_jobs()} job(s) (all cores)"
 
-    return len(below(table, threshold))
+
+def _check_options(mode: str, fail_below: float | None, resume: bool, output: Path | None) -> None:
+    if mode not in ("auto", "nb", "wb"):
+        raise BatchInputError(f"--mode {mode!r}: expected auto, nb or wb")
+    if fail_below is not None and not math.isfinite(fail_below):
+        raise BatchInputError(f"--fail-below {fail_below!r}: expected a number")
+    if resume and output is None:
+        raise BatchInputError("--resume needs -o/--output naming the earlier result file")
 
 
 def _collect_specs(
@@ -577,7 +581,10 @@ def _check_output(output: Path) -> None:
         raise BatchInputError(f"{output}: cannot write output (folder {folder} is read-only)")
 
 
-def _report(table: Any, summary: dict, output: Path, *, fail_below: float | None, quiet: bool):
+def _report(
+    table: Any, summary: dict, output: Path, *, fail_below: float | None, quiet: bool
+) -> int:
+    """Print the summary, the first error rows and the pairs below the bar; count the latter."""
     from perceptq.cli import err_console
     from perceptq.summary import below, format_summary
 
@@ -591,12 +598,14 @@ def _report(table: Any, summary: dict, output: Path, *, fail_below: float | None
         err_console.print(
             f"perceptq: ... {len(errors) - 10} more error row(s) in {output}", markup=False
         )
-    if fail_below is not None:
-        low = below(table, fail_below)
-        if len(low):
-            typer.echo(f"{len(low)} pair(s) below MOS {fail_below:g}:")
-            for _, row in low.iterrows():
-                typer.echo(f"  {row['mos']:.3f}  {row['degraded']}  (reference {row['reference']})")
+    if fail_below is None:
+        return 0
+    low = below(table, fail_below)
+    if len(low):
+        typer.echo(f"{len(low)} pair(s) below MOS {fail_below:g}:")
+        for _, row in low.iterrows():
+            typer.echo(f"  {row['mos']:.3f}  {row['degraded']}  (reference {row['reference']})")
+    return len(low)
 
 
 BATCH_HELP = "\n\n".join(
