@@ -35,7 +35,6 @@ from perceptq.summary import below, summarise
 
 #: File suffixes read as result tables (folders are searched recursively for them).
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
-#: Image suffixes matched by ``--plots``.
 #: Time column used when none is given.
 DEFAULT_TIME_COLUMN = "degraded_mtime"
 MOS = "mos"

@@ -235,12 +235,15 @@ def group_section(df: pd.DataFrame, columns: list[str], threshold: float, anchor
     # worst first: groups without any scored row, then by mean and median MOS
     groups.sort(key=lambda lg: (lg[1]["ok"] > 0, _nan_last(lg[1]["mean"]),
                                 _nan_last(lg[1]["median"])))  # fmt: skip
+    title = " / ".join(columns)
+    if not groups:
+        head = f'<section id="{anchor}"><h2>By {_e(title)}</h2>'
+        return f'{head}<p class="note">No rows.</p></section>'
     shown = groups[:_MAX_PLOT_GROUPS]
     fig = figs.group_boxes(
         [lab for lab, _ in shown], [values.get(lab, np.array([])) for lab, _ in shown],
         [g["ok"] for _, g in shown], threshold,
     )  # fmt: skip
-    title = " / ".join(columns)
     img = figs.to_img(fig, f"MOS per {title}")
     header = [(c, False) for c in columns] + [
         ("scored", True), ("errors", True), ("mean", True), ("median", True), ("p5", True),

@@ -395,3 +395,17 @@ def test_find_plot_by_folder_and_never_a_wrong_one(tmp_path):
     assert find_plot("deg/opus/a02.wav", index, tmp_path) == tmp_path / "gsm/a02.png"  # unique
     assert find_plot("x/b07.wav", index, tmp_path) == tmp_path / "flat/b07.score.png"
     assert find_plot("x/b0.wav", index, tmp_path) is None
+
+
+def test_header_only_and_all_error_tables(tmp_path):
+    header = "degraded,status,error,mos,site,degraded_mtime\n"
+    (tmp_path / "empty.csv").write_text(header)
+    (tmp_path / "failed.csv").write_text(
+        header + "a.wav,error,boom,,x,2026-01-01T00:00:00Z\nb.wav,error,boom,,y,2026-01-01T01:00Z\n"
+    )
+    for name, scored, errors in (("empty.csv", "0", "0"), ("failed.csv", "0", "2")):
+        out = tmp_path / f"{name}.html"
+        result = run(tmp_path / name, "-o", out, "--group-by", "site")
+        assert result.exit_code == 0, result.output
+        page = out.read_text(encoding="utf-8")
+        assert tile(page, "Scored") == scored and tile(page, "Errors") == errors
