@@ -203,6 +203,8 @@ def prepare(df: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, str
     if time_column is None and DEFAULT_TIME_COLUMN in df.columns:
         time_column = DEFAULT_TIME_COLUMN
     df = df.copy()
+    if "_source" not in df:  # a table handed over directly rather than read by load_results
+        df["_source"] = "table"
     df[MOS] = pd.to_numeric(df[MOS], errors="coerce")
     ok = np.isfinite(df[MOS].to_numpy(dtype=float))
     if "status" in df:
