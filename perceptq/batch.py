@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from perceptq.errors import PerceptqError
 from perceptq.result import Score
 
 #: Columns of a result table, in order (manifest extras and diagnostics follow).
@@ -218,11 +219,15 @@ def _score_pair(
     except Exception as exc:
         if not capture:
             raise
+        # perceptq's own errors name the file and the problem; others get their type too
+        message = _one_line(exc)
+        if not isinstance(exc, PerceptqError):
+            message = f"{degraded}: {type(exc).__name__}: {message}"
         return PairResult(
             index,
             reference,
             degraded,
-            error=_one_line(exc),
+            error=message,
             error_type=type(exc).__name__,
             seconds=time.perf_counter() - start,
             degraded_mtime=mtime,

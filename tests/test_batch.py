@@ -254,6 +254,18 @@ def test_diagnostics_fill_the_diag_columns():
     assert math.isnan(row["diag_clipping_fraction"])
 
 
+def broken_score(reference, degraded, *, mode="auto"):
+    """A scorer with a bug (not a perceptq error)."""
+    return [][1]
+
+
+def test_unexpected_errors_name_the_file_and_the_error_type(scored_files):
+    ref, degs, _ = scored_files
+    (result,) = score_many([(ref, degs[0])], jobs=1, _scorer=broken_score)
+    assert result.error_type == "IndexError"
+    assert result.error.startswith(f"{degs[0]}: IndexError: list index out of range")
+
+
 def test_score_many_raise_mode(scored_files):
     ref, degs, bad = scored_files
     with pytest.raises(InvalidAudioError, match=r"bad\.wav"):
@@ -626,6 +638,46 @@ from perceptq.cli import app
 cli_batch._SCORER = test_batch.slow_score
 app(["batch", {ref!r}, {deg!r}, "-o", {out!r}, "--jobs", "1"])
 """
+
+
+def test_ctrl_c_on_a_process_pool_stops_cleanly(tmp_path):
+    n = 200
+    for i in range(n):
+        write(tmp_path / "ref" / f"p{i:03d}.wav")
+        write(tmp_path / "deg" / f"p{i:03d}.wav", "3.5")
+    out = tmp_path / "o.csv"
+    script = KILL_SCRIPT.format(
+        tests=str(HERE), ref=str(tmp_path / "ref"), deg=str(tmp_path / "deg"), out=str(out)
+    ).replace('"--jobs", "1"', '"--jobs", "2"')
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=HERE.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if out.exists() and out.read_text().count("\n") >= 6:
+                break
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == cli_batch.EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"perceptq: error: interrupted: {out} keeps the rows written so far; "
+        f"run the same command with --resume -o {out} to score the rest"
+    )
+    kept = read_results(out)
+    assert 5 <= len(kept) < n
+    assert set(kept["status"]) == {"ok"}
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
