@@ -121,6 +121,7 @@ def check_loader(data: bytes) -> None:
         path = Path(tmp) / "input.wav"
         path.write_bytes(data)
         try:
+            info = io.file_info(path)
             audio = io.read_audio(path)
         except perceptq.PerceptqError as exc:
             if not str(exc).startswith(str(path)):
@@ -128,6 +129,8 @@ def check_loader(data: bytes) -> None:
             return
         except Exception as exc:
             _crash("loader", data, exc, f"{type(exc).__name__}: {exc}")
+        if info.samplerate != audio.sample_rate or info.channels != audio.channels:
+            _crash("loader", data, None, f"header {info} disagrees with the audio read")
         if not np.isfinite(audio.samples).all() or audio.samples.shape[0] == 0:
             _crash("loader", data, None, "loaded audio has non-finite samples or is empty")
 

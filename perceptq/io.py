@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -133,6 +135,76 @@ def _hms(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d} ({seconds:.0f} s)"
 
 
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Turn soundfile/OS failures while opening or reading ``name`` into one-line errors."""
+    try:
+        yield
+    except PerceptqError:
+        raise
+    except sf.LibsndfileError as exc:
+        reason = (exc.error_string or str(exc)).strip().rstrip(".") or "unknown error"
+        raise InvalidAudioError(f"{name}: not a readable audio file ({reason})") from None
+    except (RuntimeError, TypeError, ValueError, EOFError, struct.error) as exc:
+        reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+        raise InvalidAudioError(f"{name}: not a readable audio file ({reason})") from None
+    except MemoryError:
+        raise InvalidAudioError(f"{name}: not enough memory to read the file") from None
+    except OSError as exc:
+        raise InvalidAudioError(f"{name}: cannot read file ({exc.strerror or exc})") from None
+
+
+def _check_header(f: sf.SoundFile, name: str) -> int:
+    """Check an open file's channels, rate and length; return its rate."""
+    if f.channels < 1 or f.channels > MAX_CHANNELS:
+        raise InvalidAudioError(
+            f"{name}: {f.channels} channels in the header (1 to {MAX_CHANNELS} supported)"
+        )
+    rate = check_rate(f.samplerate, name)
+    if f.frames <= 0:
+        raise InvalidAudioError(f"{name}: audio is empty (0 samples)")
+    return rate
+
+
+def _check_path(p: Path) -> None:
+    try:
+        if not p.exists():
+            raise InvalidAudioError(f"{p}: file not found")
+        if p.is_dir():
+            raise InvalidAudioError(f"{p}: is a directory, expected an audio file")
+        if p.stat().st_size == 0:
+            raise InvalidAudioError(f"{p}: file is empty (0 bytes), expected audio")
+    except OSError as exc:  # e.g. a name too long, or a broken mount
+        raise InvalidAudioError(f"{p}: cannot access file ({exc.strerror or exc})") from None
+
+
+def file_info(path: str | os.PathLike) -> FileInfo:
+    """Check a file's header without reading samples (existence, format, channels, rate,
+    non-empty) and return its :class:`FileInfo`. No duration limit is applied here."""
+    p = Path(path)
+    _check_path(p)
+    with _reading(str(p)), sf.SoundFile(str(p)) as f:
+        rate = _check_header(f, str(p))
+        return FileInfo(str(p), rate, f.channels, f.frames, f.subtype, f.format)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """Header facts of an audio file (see :func:`file_info`)."""
+
+    name: str
+    samplerate: int
+    channels: int
+    frames: int
+    subtype: str
+    format: str
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds."""
+        return self.frames / self.samplerate
+
+
 def read_audio(path: str | os.PathLike, *, max_duration_s: float | None = None) -> Audio:
     """Read an audio file with soundfile into float64 samples.
 
@@ -150,43 +222,15 @@ def read_audio(path: str | os.PathLike, *, max_duration_s: float | None = None) 
     """
     p = Path(path)
     name = str(p)
-    try:
-        if not p.exists():
-            raise InvalidAudioError(f"{name}: file not found")
-        if p.is_dir():
-            raise InvalidAudioError(f"{name}: is a directory, expected an audio file")
-        if p.stat().st_size == 0:
-            raise InvalidAudioError(f"{name}: file is empty (0 bytes), expected audio")
-    except OSError as exc:  # e.g. a name too long, or a broken mount
-        raise InvalidAudioError(f"{name}: cannot access file ({exc.strerror or exc})") from None
-    try:
-        with sf.SoundFile(name) as f:
-            rate, channels, frames, subtype = f.samplerate, f.channels, f.frames, f.subtype
-            if channels < 1 or channels > MAX_CHANNELS:
-                raise InvalidAudioError(
-                    f"{name}: {channels} channels in the header (1 to {MAX_CHANNELS} supported)"
-                )
-            rate = check_rate(rate, name)
-            if frames <= 0:
-                raise InvalidAudioError(f"{name}: audio is empty (0 samples)")
-            check_duration(frames, rate, name, max_duration_s)
-            data = f.read(dtype="float64", always_2d=False)
-    except PerceptqError:
-        raise
-    except sf.LibsndfileError as exc:
-        reason = (exc.error_string or str(exc)).strip().rstrip(".") or "unknown error"
-        raise InvalidAudioError(f"{name}: not a readable audio file ({reason})") from None
-    except (RuntimeError, TypeError, ValueError, EOFError, struct.error) as exc:
-        reason = str(exc).split(":")[-1].strip() or type(exc).__name__
-        raise InvalidAudioError(f"{name}: not a readable audio file ({reason})") from None
-    except MemoryError:
-        raise InvalidAudioError(f"{name}: not enough memory to read the file") from None
-    except OSError as exc:
-        raise InvalidAudioError(f"{name}: cannot read file ({exc.strerror or exc})") from None
+    _check_path(p)
+    with _reading(name), sf.SoundFile(name) as f:
+        rate = _check_header(f, name)
+        check_duration(f.frames, rate, name, max_duration_s)
+        subtype = f.subtype
+        data = f.read(dtype="float64", always_2d=False)
     notes = tuple(n for n in (_truncation_note(p, data.shape[0], rate),) if n)
     return validate_samples(data, rate, name=name, sample_format=str(subtype), notes=notes,
                             max_duration_s=max_duration_s)
-
 
 
 def _truncation_note(p: Path, frames_read: int, rate: int) -> str | None:

@@ -20,9 +20,9 @@ def resolve_mode(mode: str, ref_rate: int, deg_rate: int) -> str:
     if mode == "auto":
         return "wb" if min(ref_rate, deg_rate) >= 16000 else "nb"
     if mode == "wb" and min(ref_rate, deg_rate) < 16000:
-        low = ref_rate if ref_rate < deg_rate else deg_rate
+        role, low = ("reference", ref_rate) if ref_rate <= deg_rate else ("degraded", deg_rate)
         raise UnsupportedRateError(
-            f"wideband mode needs audio sampled at 16 kHz or more, got {low} Hz "
+            f"{role}: wideband mode needs audio sampled at 16 kHz or more, got {low} Hz "
             "(use mode='nb' for narrowband audio)"
         )
     return mode
@@ -46,7 +46,8 @@ def resample(x: NDArray[np.float64], rate_in: int, rate_out: int) -> NDArray[np.
     """Resample with soxr's very-high-quality polyphase filter (no-op at equal rates)."""
     if rate_in == rate_out:
         return x
-    return np.ascontiguousarray(soxr.resample(x, rate_in, rate_out, quality="VHQ"), dtype=np.float64)
+    y = soxr.resample(x, rate_in, rate_out, quality="VHQ")
+    return np.ascontiguousarray(y, dtype=np.float64)
 
 
 def condition(audio: Audio, rate_out: int) -> NDArray[np.float64]:

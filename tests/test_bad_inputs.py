@@ -232,6 +232,18 @@ def test_cli_real_process_bad_input_non_ascii_name(tmp_path):
     assert lines == [f"perceptq: error: {deg}: not a readable audio file (Format not recognised)"]
 
 
+def test_wideband_mode_on_narrowband_file_names_the_input(tmp_path):
+    deg = _rate(8000)(tmp_path)
+    with pytest.raises(perceptq.UnsupportedRateError, match=r"^degraded: wideband mode needs"):
+        perceptq.score(REF, deg, mode="wb")
+    res = runner.invoke(app, ["score", str(REF), str(deg), "--mode", "wb"])
+    assert res.exit_code == EXIT_BAD_INPUT and res.stdout == ""
+    assert res.stderr.strip() == (
+        "perceptq: error: degraded: wideband mode needs audio sampled at 16 kHz or more, "
+        "got 8000 Hz (use mode='nb' for narrowband audio)"
+    )
+
+
 def test_array_inputs_are_named_by_role():
     x, fs = speech()
     bad = x.copy()

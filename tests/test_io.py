@@ -109,8 +109,10 @@ def test_header_rate_is_checked_before_reading(tmp_path, monkeypatch):
 def test_resolve_mode_and_model_rate():
     assert preprocess.resolve_mode("auto", 16000, 44100) == "wb"
     assert preprocess.resolve_mode("auto", 8000, 44100) == "nb"
-    with pytest.raises(perceptq.UnsupportedRateError, match="wideband mode needs"):
+    with pytest.raises(perceptq.UnsupportedRateError, match=r"^reference: wideband mode needs"):
         preprocess.resolve_mode("wb", 8000, 16000)
+    with pytest.raises(perceptq.UnsupportedRateError, match=r"^degraded: .* got 11025 Hz"):
+        preprocess.resolve_mode("wb", 16000, 11025)
     with pytest.raises(ValueError, match="mode 'xb'"):
         preprocess.resolve_mode("xb", 8000, 8000)
     assert preprocess.model_rate("nb", 16000, 16000) == 16000
