@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,9 +93,14 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
     def shift_of(x: NDArray) -> NDArray:
         return delays[np.searchsorted(starts, x[:-1], side="right") - 1]
 
-    fig, axes = plt.subplots(5, 1, figsize=(13, 11), sharex=True,
-                             gridspec_kw={"height_ratios": [1.1, 1, 1, 1, 1.2]})
-    ax_w, ax_sr, ax_sd, ax_d, ax_m = axes
+    ratios = [1.1, 1, 1, 1.2] if located else [1.1, 1, 1, 1, 1.2]
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(13, 2.2 * len(ratios)), sharex=True,
+                             gridspec_kw={"height_ratios": ratios})
+    if located:
+        ax_w, ax_sr, ax_d, ax_m = axes
+        ax_sd = None
+    else:
+        ax_w, ax_sr, ax_sd, ax_d, ax_m = axes
     centres = 0.5 * (t[:-1] + t[1:])
     if located:
         lo, hi = _minmax(deg, t, np.zeros(COLUMNS))
@@ -120,19 +126,17 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
                  vmin=top - 80, vmax=top)
     ax_sr.set_title("Recording spectrogram" if located else "Reference spectrogram", loc="left",
                     fontsize=10)
-    if located:
-        ax_sd.set_visible(False)
-    else:
+    if ax_sd is not None:
         spec_d = _spectrogram(deg, ts, shift_of(ts))
         ax_sd.imshow(spec_d, origin="lower", aspect="auto", extent=extent, cmap="magma",
                      vmin=top - 80, vmax=top)
         ax_sd.set_title("Degraded spectrogram (aligned)", loc="left", fontsize=10)
     for ax in (ax_sr, ax_sd):
-        ax.set_ylabel("kHz")
-    ax_d.plot(score.frame_times_s, score.frame_disturbance, color="#54278f", lw=0.7,
-              label="symmetric")
-    ax_d.plot(score.frame_times_s, score.frame_asymmetric_disturbance, color="#9e9ac8",
-              lw=0.6, alpha=0.8, label="asymmetric")
+        if ax is not None:
+            ax.set_ylabel("kHz")
+    ft, fd, fa = _with_gaps(score)
+    ax_d.plot(ft, fd, color="#54278f", lw=0.7, label="symmetric")
+    ax_d.plot(ft, fa, color="#9e9ac8", lw=0.6, alpha=0.8, label="asymmetric")
     for i, ts_drop in enumerate(score.diagnostics.get("dropouts", {}).get("times_s", [])):
         ax_d.axvline(ts_drop, color="#d73027", lw=1.0, alpha=0.7,
                      label="dropout" if i == 0 else None)
@@ -143,17 +147,28 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
     ax_m.set_xlabel("recording time (s)" if located else "reference time (s)")
     ax_m.set_xlim(0.0, dur)
     n_utt = len(score.utterances)
-    drift = "" if math.isnan(score.drift_ppm) else f"  ·  drift {score.drift_ppm:+.0f} ppm"
+    drift = "" if math.isnan(score.drift_ppm) else f"  ·  drift {round(score.drift_ppm):+d} ppm"
     fig.suptitle(f"MOS-LQO {score.mos:.2f} ({score.category})  ·  {score.mode} @ {fs} Hz  ·  "
                  f"{n_utt} utterance(s){drift}", fontsize=14, fontweight="bold", x=0.01,
                  ha="left")
     lines = diagnostics.format_lines(score.diagnostics)
     hint_lines = [ln for ln in lines if "<-" in ln] or ["diagnostics: all in the normal range"]
-    fig.text(0.01, 0.005, "\n".join(hint_lines[:6]), fontsize=8.5, family="monospace",
+    wrapped = [w for ln in hint_lines[:6]
+               for w in textwrap.wrap(ln, 150, subsequent_indent=" " * 17)]
+    fig.text(0.01, 0.005, "\n".join(wrapped), fontsize=8.5, family="monospace",
              va="bottom", ha="left")
-    fig.tight_layout(rect=(0, 0.02 + 0.018 * min(len(hint_lines), 6), 1, 0.97))
+    fig.tight_layout(rect=(0, 0.02 + 0.016 * len(wrapped), 1, 0.97))
     fig.savefig(os.fspath(path), dpi=110)
     plt.close(fig)
+
+
+def _with_gaps(score: Score) -> tuple[NDArray, NDArray, NDArray]:
+    """Frame times and disturbances with NaN between frames more than 0.1 s apart, so that
+    separate windows or occurrences are not joined by lines."""
+    t = score.frame_times_s
+    cut = np.flatnonzero(np.diff(t) > 0.1) + 1
+    return (np.insert(t, cut, np.nan), np.insert(score.frame_disturbance, cut, np.nan),
+            np.insert(score.frame_asymmetric_disturbance, cut, np.nan))
 
 
 def _mos_panel(ax, score: Score, located: bool) -> None:
