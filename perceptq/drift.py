@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 from numpy.typing import NDArray
+from scipy.fft import irfft, next_fast_len, rfft
 
 from perceptq.errors import AlignmentError
 from perceptq.source import READ_BLOCK, Source
@@ -62,9 +63,9 @@ def log_envelope(energy: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def _correlate_valid(x: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
     """sum_i t[i] x[k + i] for k = 0 .. len(x) - len(t), by FFT."""
-    n = x.shape[0] + t.shape[0] - 1
-    size = 1 << int(np.ceil(np.log2(max(n, 2))))
-    y = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(t, size)), size)
+    # Circular correlation over >= len(x) points has no wrap-around at these lags.
+    size = next_fast_len(max(x.shape[0], 2), real=True)
+    y = irfft(rfft(x, size) * np.conj(rfft(t, size)), size)
     return y[: x.shape[0] - t.shape[0] + 1]
 
 
