@@ -135,6 +135,8 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
 
     fs = ref.fs
     ref_energy, deg_energy = drift.envelope(ref), drift.envelope(deg)
+    if not np.any(ref_energy > 0):
+        raise NoSpeechError(f"{ref.name}: the reference is silent (all samples zero)")
     line = drift.estimate(ref, deg, ref_energy, deg_energy)
     compensate = abs(line.ppm) >= drift.COMPENSATE_PPM
     windows = plan_windows(ref_energy, fs, ref.n, window_s)

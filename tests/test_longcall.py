@@ -134,3 +134,8 @@ def test_plan_windows_groups_speech_runs():
     assert all(b > a for a, b in windows)
     assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(windows))
     assert longcall.plan_windows(np.zeros(100), FS, 6400, 10.0) == [(0, 6400)]
+
+
+def test_silent_long_reference_is_refused_quickly():
+    with pytest.raises(perceptq.NoSpeechError, match="silent"):
+        perceptq.score(np.zeros(45 * FS), noise(45 * FS, 0.01, 1), sample_rate=FS)
