@@ -100,6 +100,7 @@ def score(
     if locate or ref_dur > SINGLE_PIECE_WINDOWS * window_s:
         ref_src = _source(ref_audio, reference, fs)
         deg_src = _source(deg_audio, degraded, fs)
+        warnings += checks.source_warnings(ref_src, deg_src, located=locate)
         if locate:
             return analysis.located(ref_src, deg_src, mode, warnings=tuple(warnings))
         return analysis.windowed(ref_src, deg_src, mode, window_s=window_s,

@@ -20,15 +20,16 @@ The "resampled" warning is made by :func:`perceptq.api.score`, where resampling 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from perceptq.errors import NoSpeechError
-from perceptq.io import Audio
+from perceptq.errors import InvalidAudioError, NoSpeechError
+from perceptq.io import MAX_ABS_SAMPLE, Audio, truncation_note
 
 #: Frame length of the activity measure, seconds.
 FRAME_S = 0.020
@@ -60,6 +61,7 @@ class Activity:
     levels_db: NDArray[np.float64]
     active: NDArray[np.bool_]
     frame_s: float
+    mean: float = 0.0
 
     @property
     def peak_db(self) -> float:
@@ -90,11 +92,28 @@ class Activity:
 
 def activity(x: NDArray[np.float64], fs: int) -> Activity:
     """Frame levels (dB re full scale) of mono ``x`` after removing DC and content < 100 Hz."""
-    y = np.asarray(x, dtype=np.float64) - np.mean(x)
-    y = signal.sosfilt(signal.butter(2, 100.0, "highpass", fs=fs, output="sos"), y)
+    return activity_of_blocks(lambda: iter((np.asarray(x, dtype=np.float64),)), fs)
+
+
+def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: int) -> Activity:
+    """:func:`activity` of a signal given as consecutive mono blocks; ``blocks()`` is
+    called twice (the mean, then the levels), so memory stays bounded for long signals."""
+    total, n_total = 0.0, 0
+    for b in blocks():
+        total += float(np.sum(b))
+        n_total += b.shape[0]
+    mean = total / max(n_total, 1)
+    sos = signal.butter(2, 100.0, "highpass", fs=fs, output="sos")
+    zi = np.zeros((sos.shape[0], 2))
     n = max(1, round(FRAME_S * fs))
-    m = y.shape[0] // n
-    power = np.mean(y[: m * n].reshape(m, n) ** 2, axis=1) if m else np.zeros(0)
+    carry, parts = np.zeros(0), []
+    for b in blocks():
+        y, zi = signal.sosfilt(sos, np.asarray(b, dtype=np.float64) - mean, zi=zi)
+        y = np.concatenate((carry, y))
+        m = y.shape[0] // n
+        parts.append(np.mean(y[: m * n].reshape(m, n) ** 2, axis=1))
+        carry = y[m * n:]
+    power = np.concatenate(parts) if parts else np.zeros(0)
     levels = 10 * np.log10(np.maximum(power, 1e-30))
     if levels.size:
         floor = np.percentile(levels, 10)
@@ -102,26 +121,31 @@ def activity(x: NDArray[np.float64], fs: int) -> Activity:
         active = levels > threshold
     else:
         active = np.zeros(0, dtype=bool)
-    return Activity(levels, active, n / fs)
+    return Activity(levels, active, n / fs, mean)
 
 
 def require_speech(ref: NDArray[np.float64], fs: int, name: str) -> Activity:
     """Return the reference's :class:`Activity`, or raise :class:`NoSpeechError` when it is
     silent, a constant (DC) value, or a steady signal (tone, hum, stationary noise)."""
-    act = activity(ref, fs)
+    return _require_speech(activity(ref, fs), lambda: ref[: 4 * fs], fs, name)
+
+
+def _require_speech(
+    act: Activity, excerpt: Callable[[], NDArray[np.float64]], fs: int, name: str
+) -> Activity:
     hint = "the reference must be the clean speech recording the degraded signal came from"
     if act.peak_db < SILENCE_DB:
         what = (
-            "it is silent (all samples zero)"
-            if not np.any(ref)
-            else "it is a constant (DC) value with no signal on top"
+            "it is a constant (DC) value with no signal on top"
+            if act.mean != 0
+            else "it is silent (all samples zero)"
         )
         raise NoSpeechError(f"{name}: no speech in the reference: {what}; {hint}")
     if act.spread_db < STEADY_SPREAD_DB:
         raise NoSpeechError(
             f"{name}: no speech in the reference: its level is steady within "
-            f"{act.spread_db:.1f} dB ({_steady_kind(ref, fs)}), while speech has syllables "
-            f"and pauses; {hint}"
+            f"{act.spread_db:.1f} dB ({_steady_kind(excerpt(), fs)}), while speech has "
+            f"syllables and pauses; {hint}"
         )
     return act
 
@@ -145,16 +169,20 @@ def _peak_runs_fraction(x: NDArray[np.float64], peak: float) -> float:
     return float(np.count_nonzero(run)) / max(1, x.shape[0])
 
 
+def _beyond_full_scale(name: str, peak: float, what: str = "samples") -> str:
+    return (
+        f"{name}: {what} exceed ±1.0 full scale (peak {peak:.3g}); accepted as is since the "
+        "model normalises level, but a fixed-point copy would clip"
+    )
+
+
 def _sample_warnings(audio: Audio, *, is_reference: bool) -> list[str]:
     out = list(audio.notes)
     x = audio.samples
     peak = float(np.max(np.abs(x)))
     if peak > 1.0:
         n = int(np.count_nonzero(np.abs(x) > 1.0))
-        out.append(
-            f"{audio.name}: {n} sample(s) exceed ±1.0 full scale (peak {peak:.3g}); accepted as "
-            "is since the model normalises level, but a fixed-point copy would clip"
-        )
+        out.append(_beyond_full_scale(audio.name, peak, f"{n} sample(s)"))
     if is_reference and peak > 0:
         frac = _peak_runs_fraction(x if x.ndim == 1 else np.abs(x).max(axis=1), peak)
         if frac > CLIPPED_FRACTION:
@@ -189,31 +217,79 @@ def input_warnings(
     ref_act = require_speech(ref, fs, ref_audio.name)
     out = _sample_warnings(ref_audio, is_reference=True)
     out += _sample_warnings(deg_audio, is_reference=False)
-    deg_act = activity(deg, fs)
+    out += _pair_warnings(ref_audio.name, deg_audio.name, ref_act, activity(deg, fs))
+    out += _length_warnings(deg_audio.name, ref.shape[0], deg.shape[0], fs)
+    return out
+
+
+def source_warnings(ref, deg, *, located: bool = False) -> list[str]:
+    """:func:`input_warnings` for streamed model-rate sources (long recordings scored in
+    windows, :class:`perceptq.source.Source`): read block by block, bounded memory.
+
+    ``located``: the degraded recording holds the reference several times, so its length
+    is expected to differ.
+
+    Raises
+    ------
+    InvalidAudioError
+        If an input's samples reach beyond ±``io.MAX_ABS_SAMPLE``.
+    NoSpeechError
+        If the reference is silent, constant, or a steady tone or noise.
+    """
+    out = []
+    for src in (ref, deg):
+        peak = max(src.clip.peaks, default=0.0)
+        if not peak <= MAX_ABS_SAMPLE:
+            raise InvalidAudioError(
+                f"{src.name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "
+                f"±{MAX_ABS_SAMPLE:g}); the file is corrupt or the samples are mis-scaled"
+            )
+        if peak > 1.0:
+            out.append(_beyond_full_scale(src.name, peak))
+        if Path(src.name).is_file():
+            note = truncation_note(
+                Path(src.name), round(src.duration_s * src.original_rate), src.original_rate
+            )
+            out += [note] if note else []
+    ref_act = _require_speech(
+        activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs, ref.name
+    )
+    out += _pair_warnings(ref.name, deg.name, ref_act, activity_of_blocks(deg.blocks, deg.fs))
+    if not located:
+        out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
+    return out
+
+
+def _pair_warnings(ref_name: str, deg_name: str, ref_act: Activity, deg_act: Activity
+                   ) -> list[str]:
+    out = []
     if deg_act.peak_db < SILENCE_DB:
-        out.append(f"{deg_audio.name}: the degraded signal is silent (all samples zero): "
-                       "nothing of the reference speech comes through")
+        out.append(f"{deg_name}: the degraded signal is silent (all samples zero): "
+                   "nothing of the reference speech comes through")
     else:
         diff = deg_act.active_level_db - ref_act.active_level_db
         if abs(diff) > MAX_LEVEL_DIFF_DB:
             out.append(
-                f"{deg_audio.name}: active speech level is {abs(diff):.1f} dB "
+                f"{deg_name}: active speech level is {abs(diff):.1f} dB "
                 f"{'above' if diff > 0 else 'below'} the reference's "
                 f"({deg_act.active_level_db:.1f} vs {ref_act.active_level_db:.1f} dBFS); "
                 "level mismatches beyond 20 dB make the score less reliable"
             )
     if ref_act.active_s < MIN_ACTIVE_SPEECH_S:
         out.append(
-            f"{ref_audio.name}: only {ref_act.active_s:.2f} s of active speech in the reference;"
+            f"{ref_name}: only {ref_act.active_s:.2f} s of active speech in the reference;"
             f" scores on less than {MIN_ACTIVE_SPEECH_S:g} s of speech are unreliable"
         )
-    n_ref, n_deg = ref.shape[0], deg.shape[0]
-    if n_deg > MAX_LENGTH_RATIO * n_ref + fs:
-        out.append(
-            f"{deg_audio.name}: lasts {n_deg / fs:.1f} s, {n_deg / n_ref:.1f}× the reference "
-            f"({n_ref / fs:.1f} s); only the part aligned to the reference is scored"
-        )
     return out
+
+
+def _length_warnings(deg_name: str, n_ref: int, n_deg: int, fs: int) -> list[str]:
+    if n_deg > MAX_LENGTH_RATIO * n_ref + fs:
+        return [
+            f"{deg_name}: lasts {n_deg / fs:.1f} s, {n_deg / n_ref:.1f}× the reference "
+            f"({n_ref / fs:.1f} s); only the part aligned to the reference is scored"
+        ]
+    return []
 
 
 def result_warnings(

@@ -228,12 +228,11 @@ def read_audio(path: str | os.PathLike, *, max_duration_s: float | None = None) 
         check_duration(f.frames, rate, name, max_duration_s)
         subtype = f.subtype
         data = f.read(dtype="float64", always_2d=False)
-    notes = tuple(n for n in (_truncation_note(p, data.shape[0], rate),) if n)
-    return validate_samples(data, rate, name=name, sample_format=str(subtype), notes=notes,
-                            max_duration_s=max_duration_s)
+    notes = tuple(n for n in (truncation_note(p, data.shape[0], rate),) if n)
+    return validate_samples(data, rate, name=name, sample_format=str(subtype), notes=notes)
 
 
-def _truncation_note(p: Path, frames_read: int, rate: int) -> str | None:
+def truncation_note(p: Path, frames_read: int, rate: int) -> str | None:
     """For a RIFF/WAVE file whose data chunk is shorter than its header says, a note."""
     try:
         with p.open("rb") as fh:
@@ -275,6 +274,8 @@ def validate_samples(
     Integer PCM arrays are scaled to [-1, 1). Arrays may be (n,) or (n, channels) with
     few channels (a (channels, n) array with channels <= 8 is transposed). Float samples
     beyond ±1 are accepted (the model normalises the level); :mod:`perceptq.checks` warns.
+    The duration limit applies only when ``max_duration_s`` is given: an array is already
+    in memory, and the scoring path decides whether it is scored in one piece.
     """
     rate = check_rate(sample_rate, name)
     arr = np.asarray(samples)
@@ -309,7 +310,8 @@ def validate_samples(
             f"{name}: audio is too short ({arr.shape[0] / rate:.3f} s); at least "
             f"{MIN_DURATION_S:g} s is needed"
         )
-    check_duration(arr.shape[0], rate, name, max_duration_s)
+    if max_duration_s is not None:
+        check_duration(arr.shape[0], rate, name, max_duration_s)
     finite = np.isfinite(arr)
     if not finite.all():
         bad = int(arr.size - np.count_nonzero(finite))
@@ -329,7 +331,12 @@ def validate_samples(
 def load(
     x: AudioInput, sample_rate: int | None, *, role: str, max_duration_s: float | None = None
 ) -> Audio:
-    """Load a path or validate an array; ``role`` names the argument in messages."""
+    """Load a path or validate an array; ``role`` names the argument in messages.
+
+    Files are refused from their header when longer than :func:`max_duration_s`
+    (``max_duration_s`` overrides the limit); arrays are checked against the limit only
+    when ``max_duration_s`` is given.
+    """
     if isinstance(x, (str, os.PathLike)):
         return read_audio(x, max_duration_s=max_duration_s)
     if isinstance(x, np.ndarray) or hasattr(x, "__array__"):

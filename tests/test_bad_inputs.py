@@ -258,6 +258,91 @@ def test_array_inputs_are_named_by_role():
         perceptq.score(x, x.astype(complex), sample_rate=fs)
 
 
+# ---------------------------------------------------------------- long pairs (scored in windows)
+# References longer than 2 windows (20 s) are streamed and scored window by window; the same
+# inputs must get the same answers there.
+
+
+def long_speech() -> tuple[np.ndarray, int]:
+    x, fs = speech()
+    y = np.concatenate([np.concatenate((x, np.zeros(fs // 2)))] * 7)  # 28 s
+    return y, fs
+
+
+def _long(name: str, make: Callable[[np.ndarray, int], np.ndarray], subtype=None):
+    def build(tmp: Path) -> Path:
+        y, fs = long_speech()
+        return write(tmp / name, make(y, fs), fs, subtype)
+
+    return build
+
+
+def _at(y: np.ndarray, i: int, value: float) -> np.ndarray:
+    y = y.copy()
+    y[i] = value
+    return y
+
+
+LONG_BAD: dict[str, tuple[Case, type[perceptq.PerceptqError], str]] = {
+    "long-tone-reference": (
+        _bad_ref(_long("tone.wav", lambda y, fs: 0.3 * np.sin(2 * np.pi * 440 * np.arange(
+            y.size) / fs))), perceptq.NoSpeechError, "a tone at 440 Hz"),
+    "long-silent-reference": (_bad_ref(_long("silence.wav", lambda y, fs: 0 * y)),
+                              perceptq.NoSpeechError, "silent (all samples zero)"),
+    "long-huge-degraded": (_bad_deg(_long("huge.wav", lambda y, fs: _at(y, 999, 1e300), "DOUBLE")),
+                           perceptq.InvalidAudioError, "samples reach 1e+300, far beyond"),
+    "long-nan-degraded": (_bad_deg(_long("nan.wav", lambda y, fs: _at(y, 999, np.nan), "FLOAT")),
+                          perceptq.InvalidAudioError, "NaN or infinite"),
+}
+
+
+def _long_ref_case(case: str, tmp: Path) -> tuple[Path, Path, Path]:
+    ref, deg, culprit = LONG_BAD[case][0](tmp)
+    y, fs = long_speech()
+    long_ref = write(tmp / "long ref.wav", y, fs)
+    return (long_ref if ref == REF else ref), (long_ref if deg == REF else deg), culprit
+
+
+@pytest.mark.parametrize("case", sorted(LONG_BAD))
+def test_long_pairs_bad_input_api_and_cli(case, tmp_path):
+    _, exc_type, problem = LONG_BAD[case]
+    ref, deg, culprit = _long_ref_case(case, tmp_path)
+    with pytest.raises(exc_type) as info:
+        perceptq.score(ref, deg)
+    assert str(info.value).startswith(f"{culprit}:") and problem in str(info.value)
+    res = runner.invoke(app, ["score", str(ref), str(deg)])
+    assert res.exit_code == EXIT_BAD_INPUT and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"perceptq: error: {culprit}:"), lines
+    assert problem in lines[0]
+
+
+def test_long_pairs_warn_like_short_ones(tmp_path):
+    y, fs = long_speech()
+    ref = write(tmp_path / "ref.wav", y, fs)
+    hot = write(tmp_path / "hot.wav", 3 * y, fs, "FLOAT")
+    s = _score_ok(ref, hot)
+    assert s.mos == pytest.approx(4.644, abs=2e-3)
+    assert any(w.startswith(f"{hot}: samples exceed ±1.0 full scale") for w in s.warnings)
+    raw = ref.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(raw[: len(raw) * 3 // 4])
+    s = _score_ok(ref, cut)
+    assert any(w.startswith(f"{cut}: file is truncated") for w in s.warnings)
+    quiet = write(tmp_path / "quiet.wav", y * 10 ** (-30 / 20), fs, "FLOAT")
+    assert any("30.0 dB below" in w for w in _score_ok(ref, quiet).warnings)
+
+
+@pytest.mark.xfail(raises=perceptq.AlignmentError, strict=True,
+                   reason="windowed scoring of long pairs cannot align a silent degraded file "
+                   "and raises AlignmentError; one-piece scoring gives a very low score")
+def test_long_pair_silent_degraded_is_a_bad_score(tmp_path):
+    y, fs = long_speech()
+    ref = write(tmp_path / "ref.wav", y, fs)
+    s = _score_ok(ref, _silence(tmp_path))
+    assert s.mos < 2.0
+
+
 # ---------------------------------------------------------------- over-long inputs
 
 
