@@ -10,7 +10,9 @@ Then, each in a fresh process so start-up and peak memory are counted honestly:
 - ``pesq_batch`` (the reference package, 2 processes): reading the same files, then one
   call on the arrays.
 
-Prints pairs per second, the ratios, and the peak resident memory of the parent process.
+Prints pairs per second, the ratios, the peak resident memory of the parent process, and
+for perceptq the mean number of workers busy scoring (time spent on pairs / wall time;
+close to the number of jobs when the batch machinery keeps every worker fed).
 Not part of the test suite. Usage::
 
     python benchmarks/batch_throughput.py [--pairs 200] [--seconds 10] [--mode wb]
@@ -115,14 +117,18 @@ def run_one(manifest: Path, what: str, mode: str) -> dict:
 
         jobs = int(what.split("=")[1])
         out = manifest.parent / f"results-jobs{jobs}.csv"
-        ok = 0
+        ok, busy = 0, 0.0
         with ResultWriter(out, [*RESULT_COLUMNS, *DIAG_COLUMNS]) as writer:
             for result in score_many(pairs, mode=mode, jobs=jobs):
                 writer.write(result.to_row())
                 ok += result.ok
+                busy += result.seconds
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"what": what, "pairs": len(pairs), "ok": ok, "seconds": elapsed, "peak_mb": peak_mb}
+    out = {"what": what, "pairs": len(pairs), "ok": ok, "seconds": elapsed, "peak_mb": peak_mb}
+    if what != "pesq_batch":
+        out["busy"] = busy / elapsed  # mean number of workers scoring at any time
+    return out
 
 
 def main() -> None:
@@ -152,11 +158,14 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz")
     print(f"{os.cpu_count()} cores; load average at the end (1, 5, 15 min): {load}")
-    print(f"{'run':<18}{'ok':>5}{'seconds':>10}{'pairs/s':>10}{'parent peak MB':>16}")
+    head = f"{'run':<18}{'ok':>5}{'seconds':>10}{'pairs/s':>10}{'parent peak MB':>16}"
+    print(f"{head}{'busy workers':>14}")
     for what, r in rows.items():
         rate = r["pairs"] / r["seconds"]
         r["rate"] = rate
-        print(f"{what:<18}{r['ok']:>5}{r['seconds']:>10.1f}{rate:>10.2f}{r['peak_mb']:>16.0f}")
+        busy = f"{r['busy']:>14.2f}" if "busy" in r else f"{'-':>14}"
+        line = f"{what:<18}{r['ok']:>5}{r['seconds']:>10.1f}{rate:>10.2f}{r['peak_mb']:>16.0f}"
+        print(line + busy)
     one, two, ref = (rows[k]["rate"] for k in rows)
     print(f"jobs=2 / jobs=1: {two / one:.2f}x (target >= 1.7x)")
     print(f"perceptq jobs=2 / pesq_batch (2 processes): {two / ref:.2f}x (target >= 1.0x)")

@@ -791,6 +791,20 @@ def test_real_model_score_many_matches_score(speech):
         assert res.score.mos == perceptq.score(r, d).mos
 
 
+def test_kernels_are_warmed_once_per_process(speech, monkeypatch):
+    from perceptq import batch, model
+
+    calls = []
+    real = model.warm_up
+    monkeypatch.setattr(model, "warm_up", lambda: calls.append(1) or real())
+    monkeypatch.setattr(batch, "_warm", False)
+    ref, deg = speech
+    pairs = [(ref / p.name, p) for p in sorted(deg.rglob("*.wav"))]
+    results = list(score_many(pairs, jobs=1))
+    assert all(r.ok for r in results) and len(results) == 4
+    assert calls == [1]
+
+
 def _bad_files(root: Path) -> dict[str, Path]:
     x, fs = sf.read(next(iter(sorted(CLEAN.glob("*.wav")))), dtype="float64")
     x = x[: 3 * fs]
