@@ -30,6 +30,9 @@ WINDOW_S = 10.0
 SINGLE_PIECE_WINDOWS = 2.0
 #: Pauses of at least this long (s) may separate windows; silence kept around speech (s).
 MIN_PAUSE_S, MARGIN_S = 0.2, 0.5
+#: Delay jumps: each window's ends are matched within LOCAL_REACH_S of the delay line on
+#: LOCAL_SPAN_S of envelope; departures of LOCAL_MIN_SHIFT_S or more move the window.
+LOCAL_REACH_S, LOCAL_SPAN_S, LOCAL_MIN_SHIFT_S = 1.0, 3.0, 0.02
 #: Reference envelope blocks within this many dB of the loud level count as speech.
 SPEECH_RANGE_DB = 40.0
 
@@ -114,17 +117,39 @@ def plan_windows(energy: NDArray[np.float64], fs: int, n: int,
     return out
 
 
-def degraded_piece(deg: Source, model: drift.DelayModel, a: int, b: int,
-                   compensate: bool) -> tuple[NDArray[np.float64], float, float]:
-    """(samples, deg_start, k): the degraded stretch that plays reference [a, b), on the
-    reference clock when ``compensate``."""
-    start = model.deg_position(a)
+def _local_shift(ref_db: NDArray[np.float64], deg_db: NDArray[np.float64], b0: int, b1: int,
+                 predicted: float) -> int:
+    """Samples to add to the delay line's prediction for reference blocks [b0, b1): the
+    envelope match within LOCAL_REACH_S, used when it departs by LOCAL_MIN_SHIFT_S or more
+    (a delay jump); 0 otherwise."""
+    fs_blocks = 1000 // drift.ENV_MS
+    t = ref_db[b0:b1]
+    if t.size < fs_blocks // 2 or np.ptp(t) < 10.0:
+        return 0
+    reach = int(LOCAL_REACH_S * fs_blocks)
+    centre = round(predicted)
+    lo = max(b0 + centre - reach, 0)
+    hi = min(b1 + centre + reach, deg_db.shape[0])
+    c = drift.normalised_correlation(t, deg_db[lo:hi])
+    if c.size == 0 or c.max() < drift.MIN_ANCHOR_CORRELATION:
+        return 0
+    shift = lo + int(np.argmax(c)) - b0 - predicted
+    return round(shift) if abs(shift) >= LOCAL_MIN_SHIFT_S * fs_blocks else 0
+
+
+def degraded_piece(deg: Source, line: drift.DelayModel, a: int, b: int, compensate: bool,
+                   shifts: tuple[int, int] = (0, 0)) -> tuple[NDArray[np.float64], float, float]:
+    """(samples, deg_start, k): the degraded stretch that plays reference [a, b) (the delay
+    line's prediction moved by ``shifts`` samples at each end), on the reference clock when
+    ``compensate``."""
+    p0 = line.deg_position(a) + shifts[0]
+    p1 = line.deg_position(b) + shifts[1]
     if not compensate:
-        s = round(start)
-        return deg.read(s, s + b - a), float(s), 0.0
-    k = model.k
-    centre = start + (b - a) * (1.0 + k) / 2.0
-    return drift.on_reference_clock(deg, centre, b - a, k), start, k
+        s0 = round(p0)
+        return deg.read(s0, max(round(p1), s0 + 1)), float(s0), 0.0
+    k = line.k
+    length = max(round((p1 - p0) / (1.0 + k)), 1)
+    return drift.on_reference_clock(deg, 0.5 * (p0 + p1), length, k), p0, k
 
 
 def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WINDOW_S,
@@ -140,14 +165,20 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
     line = drift.estimate(ref, deg, ref_energy, deg_energy)
     compensate = abs(line.ppm) >= drift.COMPENSATE_PPM
     windows = plan_windows(ref_energy, fs, ref.n, window_s)
+    ref_db, deg_db = drift.log_envelope(ref_energy), drift.log_envelope(deg_energy)
     del ref_energy, deg_energy
+    bs = drift.block_size(fs)
+    span = int(LOCAL_SPAN_S * 1000 / drift.ENV_MS)
     meas = diagnostics.Measures(fs)
     segments: list[Segment] = []
     warnings: list[str] = []
     skipped = []
     for idx, (a, b) in enumerate(windows):
         x = ref.read(a, b)
-        y, d_start, k = degraded_piece(deg, line, a, b, compensate)
+        ba, bb = a // bs, b // bs
+        shifts = (_local_shift(ref_db, deg_db, ba, min(ba + span, bb), line.delay(a) / bs) * bs,
+                  _local_shift(ref_db, deg_db, max(bb - span, ba), bb, line.delay(b) / bs) * bs)
+        y, d_start, k = degraded_piece(deg, line, a, b, compensate, shifts)
         if d_start + (b - a) <= 0 or d_start >= deg.n:
             skipped.append(f"{idx} (outside the degraded recording)")
             continue

@@ -139,3 +139,20 @@ def test_plan_windows_groups_speech_runs():
 def test_silent_long_reference_is_refused_quickly():
     with pytest.raises(perceptq.NoSpeechError, match="silent"):
         perceptq.score(np.zeros(45 * FS), noise(45 * FS, 0.01, 1), sample_rate=FS)
+
+
+@pytest.mark.parametrize("jump_ms", [400.0, -300.0])
+def test_delay_jump_in_a_long_call_is_followed(jump_ms):
+    ref, deg = _pair(60.0, seed=1)
+    steady = perceptq.score(ref, deg, sample_rate=FS)
+    j = round(steady.windows[2]["start_s"] * FS) + round(0.06 * FS)  # inside a pause
+    k = round(abs(jump_ms) * FS / 1000)
+    if jump_ms > 0:
+        jumped = np.concatenate((deg[:j], np.zeros(k), deg[j:]))
+    else:
+        jumped = np.concatenate((deg[:j], deg[j + k :]))
+    s = perceptq.score(ref, jumped, sample_rate=FS)
+    assert s.mos == pytest.approx(steady.mos, abs=0.05)
+    dv = s.diagnostics["delay_variation"]
+    assert dv["jumps"] >= 1 and dv["range_ms"] == pytest.approx(abs(jump_ms), abs=5.0)
+    assert dv["hint"] is not None
