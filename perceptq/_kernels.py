@@ -167,18 +167,30 @@ def _vad_kernel(x, ds, min_speech, join_speech):
 
 
 @njit(cache=True)
-def _peak_histogram_kernel(corr, half_width):
-    """Delay histogram contributions of correlation windows (design note §8.3, §9.2).
+def _delay_histogram_kernel(corr, half_width, counts):
+    """Delay histogram of correlation windows, read after prefixes of them (§8.3, §9.2).
 
-    ``corr`` (n_windows, na) holds |circular cross-correlation| per window. Each lag above
-    0.99 x the window's maximum v adds v**0.125 spread by a triangle of half-width
-    ``half_width`` (circularly). Returns (hist (n_windows, na), weight (n_windows,)) with
-    each window's own contribution and its unsmoothed total.
+    ``corr`` (n_windows, na) holds |circular cross-correlation| per window. Window by
+    window and peak by peak, each lag above 0.99 x the window's maximum v adds v**0.125
+    spread by a triangle of half-width ``half_width`` (circularly) and adds v**0.125 to the
+    total. After the first ``counts[i]`` windows (ascending) the histogram's first maximum
+    k and its share of the total are recorded. Returns (k (n,), share (n,)).
     """
     nwin, na = corr.shape
-    hist = np.zeros((nwin, na))
-    weight = np.zeros(nwin)
-    for w in range(nwin):
+    hist = np.zeros(na)
+    total = 0.0
+    ks = np.zeros(counts.shape[0], dtype=np.int64)
+    shares = np.zeros(counts.shape[0])
+    c = 0
+    for w in range(nwin + 1):
+        while c < counts.shape[0] and counts[c] == w:
+            if total > 0:
+                k = _first_argmax_kernel(hist)
+                ks[c] = k
+                shares[c] = hist[k] / total
+            c += 1
+        if w == nwin or c == counts.shape[0]:
+            break
         vmax = 0.0
         for k in range(na):
             if corr[w, k] > vmax:
@@ -187,10 +199,10 @@ def _peak_histogram_kernel(corr, half_width):
         inc = v**0.125
         for k in range(na):
             if corr[w, k] > v:
-                weight[w] += inc
+                total += inc
                 for j in range(-half_width + 1, half_width):
-                    hist[w, (k + j) % na] += inc * (1.0 - abs(j) / half_width)
-    return hist, weight
+                    hist[(k + j) % na] += inc * (1.0 - abs(j) / half_width)
+    return ks, shares
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ from perceptq import tables
 from perceptq._kernels import (
     _biquad_cascade_kernel,
     _first_argmax_kernel,
-    _peak_histogram_kernel,
+    _delay_histogram_kernel,
     _vad_kernel,
 )
 from perceptq.config import (
@@ -183,22 +183,19 @@ def _hann(n: int) -> NDArray[np.float64]:
     return w
 
 
-def _window_contributions(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
-                          cfg: ModelConfig) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _window_delays(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
+                   counts: list[int], cfg: ModelConfig) -> list[tuple[int, float]]:
+    """(lag, confidence) of the delay histogram after each of ``counts`` (ascending) windows.
+
+    Lags at or beyond na/2 are negative; an empty histogram gives (0, 0.0).
+    """
     if startr.shape[0] == 0:
-        return np.zeros((0, cfg.na)), np.zeros(0)
+        return [(0, 0.0)] * len(counts)
     corr = _correlation_windows(ref.x, deg.x, startr, startd, cfg.na)
-    return _peak_histogram_kernel(corr, cfg.na // 64)
-
-
-def _histogram_delay(hist: NDArray[np.float64], weight: float, na: int) -> tuple[int, float]:
-    """(lag, confidence) of a delay histogram: first maximum, lags >= na/2 are negative."""
-    if weight <= 0:
-        return 0, 0.0
-    h = hist / weight
-    k = _first_argmax_kernel(h)
-    conf = float(h[k])
-    return (k - na if k >= na // 2 else k), conf
+    ks, shares = _delay_histogram_kernel(corr, cfg.na // 64, np.asarray(counts, dtype=np.int64))
+    na = cfg.na
+    return [(int(k) - na if k >= na // 2 else int(k), float(c))
+            for k, c in zip(ks, shares, strict=True)]
 
 
 def _forward_windows(b_start: int, est: int, limit: int, n_deg: int, cfg: ModelConfig):
@@ -220,8 +217,7 @@ def fine_delay(ref: Signal, deg: Signal, utt: Utterances, u: int, cfg: ModelConf
     est = utt.delay_est[u]
     sr, sd = _forward_windows(utt.search_start[u], est, utt.search_end[u] * cfg.ds,
                               deg.n_padded, cfg)
-    hist, weight = _window_contributions(ref, deg, sr, sd, cfg)
-    lag, conf = _histogram_delay(hist.sum(axis=0), float(weight.sum()), cfg.na)
+    lag, conf = _window_delays(ref, deg, sr, sd, [sr.shape[0]], cfg)[0]
     utt.delay[u] = est + lag
     utt.conf[u] = conf
 
@@ -305,24 +301,16 @@ def _part_delays(ref, deg, estimates, limits, forward, b_edge, cfg):
         else:
             far = min(limits[b] for b in members)
             sr, sd = _backward_windows(b_edge, est, far, deg.n_padded, cfg)
-        hist, weight = _window_contributions(ref, deg, sr, sd, cfg)
         counts = {}
         for b in members:
             if forward:
                 counts[b] = int(np.count_nonzero(sr + cfg.na <= limits[b]))
             else:
                 counts[b] = int(np.count_nonzero(sr >= limits[b]))
-        acc, acc_w, done = np.zeros(cfg.na), 0.0, 0
-        for b in sorted(members, key=counts.get):
-            n = counts[b]
-            acc = acc + hist[done:n].sum(axis=0)
-            acc_w += float(weight[done:n].sum())
-            done = n
-            if n == 0:
-                out[b] = (est, 0.0)
-            else:
-                lag, conf = _histogram_delay(acc, acc_w, cfg.na)
-                out[b] = (est + lag, conf)
+        order = sorted(members, key=counts.get)
+        found = _window_delays(ref, deg, sr, sd, [counts[b] for b in order], cfg)
+        for b, (lag, conf) in zip(order, found, strict=True):
+            out[b] = (est + lag, conf)
     return out
 
 
@@ -357,7 +345,7 @@ def split_utterances(ref: Signal, deg: Signal, utt: Utterances, cfg: ModelConfig
         second_set = {b: bps[b] * ds for b in range(len(bps)) if first[b][1] > conf_u}
         second = _part_delays(ref, deg, ed2, second_set, False, e0, cfg) if second_set else {}
         best, best_sum = -1, 0.0
-        for b in second:
+        for b in sorted(second):  # candidate order decides ties
             d1, c1 = first[b]
             d2, c2 = second[b]
             if abs(d2 - d1) >= ds and c1 > conf_u and c2 > conf_u and c1 + c2 > best_sum:
