@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from perceptq import tables
 from perceptq._kernels import (
     _biquad_cascade_kernel,
-    _first_argmax_kernel,
     _delay_histogram_kernel,
+    _first_argmax_kernel,
     _vad_kernel,
 )
 from perceptq.config import (
