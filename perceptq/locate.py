@@ -154,4 +154,8 @@ def score_occurrences(ref: Source, rec: Source, mode: str, *,
         raise NoSpeechError(f"{rec.name}: no occurrence of {ref.name} could be scored")
     warnings.insert(0, f"reference found {len(segments)} time(s) in the recording; the MOS is the "
                        "mean of the occurrences' scores")
+    drifting = [r["drift_ppm"] for r in rows if r["drift_compensated"]]
+    if drifting:
+        warnings.append(f"clock drift of {np.median(drifting):+.0f} ppm compensated in "
+                        f"{len(drifting)} occurrence(s) before scoring")
     return segments, rows, meas, warnings

@@ -76,6 +76,7 @@ def test_finds_occurrences_in_a_drifting_recording():
         assert got["drift_ppm"] == pytest.approx(ppm, abs=50)
         assert got["drift_compensated"]
     assert s.drift_ppm == pytest.approx(ppm, abs=50)
+    assert any("clock drift" in w and "5 occurrence(s)" in w for w in s.warnings)
 
 
 def test_reference_not_present_is_a_clear_error():
