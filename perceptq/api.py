@@ -127,11 +127,19 @@ def score(
 def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
     """Drop-in for the reference package's ``pesq(fs, ref, deg, mode)``: returns MOS-LQO.
 
-    Like the reference, only 8000 and 16000 Hz are accepted here and 'wb' needs 16000 Hz;
-    use :func:`score` for other rates.
+    Like the reference, only 8000 and 16000 Hz are accepted and 'wb' needs 16000 Hz, and
+    the pair is scored in one piece (no windowing, diagnostics or drift analysis); use
+    :func:`score` for other rates, long recordings and diagnostics.
     """
+    from perceptq import model
+
     if fs not in (8000, 16000):
         raise UnsupportedRateError(f"fs={fs!r}: pesq() accepts 8000 or 16000 Hz; use score()")
     if mode not in ("nb", "wb"):
         raise ValueError(f"mode {mode!r} must be 'nb' or 'wb'")
-    return score(ref, deg, sample_rate=fs, mode=mode).mos
+    ref_audio = load(ref, fs, role="reference")
+    deg_audio = load(deg, fs, role="degraded")
+    mode = preprocess.resolve_mode(mode, fs, fs)
+    ref_x = preprocess.condition(ref_audio, fs)
+    deg_x = preprocess.condition(deg_audio, fs)
+    return model.evaluate(ref_x, deg_x, fs, mode).mos
