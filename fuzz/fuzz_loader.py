@@ -13,7 +13,7 @@ a regression test in tests/test_regressions.py.
 
 Usage::
 
-    python fuzz/fuzz_loader.py --seconds 60 [--seed N] [--target loader|score|arrays|all]
+    python fuzz/fuzz_loader.py --seconds 60 [--seed N] [--target loader|score|arrays|long|all]
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ def seeds() -> tuple[bytes, ...]:
 
 
 @st.composite
-def audio_bytes(draw) -> bytes:
+def audio_bytes(draw, long: bool = False) -> bytes:
     """A mutated valid file, or random bytes."""
     if draw(st.integers(0, 9)) == 0:
         return draw(st.binary(max_size=2048))
-    data = bytearray(draw(st.sampled_from(seeds())))
+    data = bytearray(draw(st.sampled_from(long_seeds() if long else seeds())))
     n_mut = draw(st.integers(0, 6))
     for _ in range(n_mut):
         # mostly in the header (first 64 bytes), sometimes anywhere
@@ -161,6 +161,34 @@ def check_score(data: bytes, as_reference: bool) -> None:
         _check_score_result("score", data, lambda: perceptq.score(ref, deg))
 
 
+@cache
+def long_seeds() -> tuple[bytes, ...]:
+    """Valid 25 s files (scored in windows): 16-bit 16 kHz mono and float 8 kHz stereo."""
+    import soxr
+
+    x, fs = speech()
+    y = np.tile(np.concatenate((x, np.zeros(fs // 4))), 18)
+    out = []
+    for subtype, rate, channels in [("PCM_16", 16000, 1), ("FLOAT", 8000, 2)]:
+        z = soxr.resample(y, fs, rate) if rate != fs else y
+        z = np.repeat(z[:, None], channels, axis=1) if channels > 1 else z
+        buf = _io.BytesIO()
+        sf.write(buf, z, rate, subtype=subtype, format="WAV")
+        out.append(buf.getvalue())
+    return tuple(out)
+
+
+def check_long(data: bytes, as_reference: bool) -> None:
+    """Score a mutated long file against a valid long one (windowed scoring path)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "input.wav"
+        path.write_bytes(data)
+        other = Path(tmp) / "long.wav"
+        other.write_bytes(long_seeds()[0])
+        ref, deg = (path, other) if as_reference else (other, path)
+        _check_score_result("long", data, lambda: perceptq.score(ref, deg))
+
+
 ARRAY_DTYPES = st.sampled_from(["float64", "float32", "int16", "int32", "uint8", "int8"])
 
 
@@ -213,6 +241,8 @@ def _round(target: str, n: int):
         return _settings(n)(given(audio_bytes())(check_loader))
     if target == "score":
         return _settings(n)(given(audio_bytes(), st.booleans())(check_score))
+    if target == "long":
+        return _settings(n)(given(audio_bytes(long=True), st.booleans())(check_long))
     return _settings(n)(given(odd_arrays())(lambda a: check_arrays(*a)))
 
 
@@ -237,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
     p.add_argument("--seed", type=int, default=int(time.time()) % 100000)
-    p.add_argument("--target", choices=["loader", "score", "arrays", "all"], default="all")
+    p.add_argument("--target", choices=["loader", "score", "arrays", "long", "all"],
+                   default="all", help="'long': 25 s files scored in windows (slower)")
     args = p.parse_args(argv)
-    targets = ("loader", "score", "arrays") if args.target == "all" else (args.target,)
+    targets = ("loader", "score", "arrays", "long") if args.target == "all" else (args.target,)
     t0 = time.monotonic()
     try:
         rounds = run(args.seconds, seed=args.seed, targets=targets)

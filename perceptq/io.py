@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,15 +136,45 @@ def _hms(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d} ({seconds:.0f} s)"
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Discard what native decoders write straight to file descriptor 2 (libmpg123 prints
+    resync notes for junk that looks like MPEG), so a bad file gives one error line only."""
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no usable stderr: nothing to protect
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+#: libsndfile reasons that mislead once the path is known to be a readable regular file.
+_MISLEADING_REASONS = ("File does not exist or is not a regular file",)
+
+
 @contextmanager
 def _reading(name: str) -> Iterator[None]:
-    """Turn soundfile/OS failures while opening or reading ``name`` into one-line errors."""
+    """Turn soundfile/OS failures while opening or reading ``name`` into one-line errors,
+    with native decoder chatter on stderr silenced."""
     try:
-        yield
+        with _native_stderr_silenced():
+            yield
     except PerceptqError:
         raise
     except sf.LibsndfileError as exc:
         reason = (exc.error_string or str(exc)).strip().rstrip(".") or "unknown error"
+        if reason.startswith(_MISLEADING_REASONS):
+            reason = "format not recognised or data corrupt"
         raise InvalidAudioError(f"{name}: not a readable audio file ({reason})") from None
     except (RuntimeError, TypeError, ValueError, EOFError, struct.error) as exc:
         reason = str(exc).split(":")[-1].strip() or type(exc).__name__
