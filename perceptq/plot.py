@@ -134,14 +134,20 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
     for ax in (ax_sr, ax_sd):
         if ax is not None:
             ax.set_ylabel("kHz")
-    ft, fd, fa = _with_gaps(score)
+    ft, fd, fa = _with_gaps(score) if score.frame_times_s.size <= 4 * COLUMNS \
+        else _binned(score, t)
     ax_d.plot(ft, fd, color="#54278f", lw=0.7, label="symmetric")
     ax_d.plot(ft, fa, color="#9e9ac8", lw=0.6, alpha=0.8, label="asymmetric")
+    if score.frame_times_s.size > 4 * COLUMNS:
+        ax_d.set_title(f"Disturbance, mean per {t[1] - t[0]:.2g} s (0 = inaudible difference)",
+                       loc="left", fontsize=10)
+    else:
+        ax_d.set_title("Per-frame disturbance (0 = inaudible difference)", loc="left",
+                       fontsize=10)
     for i, ts_drop in enumerate(score.diagnostics.get("dropouts", {}).get("times_s", [])):
         ax_d.axvline(ts_drop, color="#d73027", lw=1.0, alpha=0.7,
                      label="dropout" if i == 0 else None)
     ax_d.set_ylabel("disturbance")
-    ax_d.set_title("Per-frame disturbance (0 = inaudible difference)", loc="left", fontsize=10)
     ax_d.legend(loc="upper right", fontsize=8)
     _mos_panel(ax_m, score, located)
     ax_m.set_xlabel("recording time (s)" if located else "reference time (s)")
@@ -171,12 +177,24 @@ def _with_gaps(score: Score) -> tuple[NDArray, NDArray, NDArray]:
             np.insert(score.frame_asymmetric_disturbance, cut, np.nan))
 
 
+def _binned(score: Score, edges: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """Mean disturbances per column (NaN where a column has no frame)."""
+    idx = np.clip(np.searchsorted(edges, score.frame_times_s, side="right") - 1, 0,
+                  edges.size - 2)
+    n = np.bincount(idx, minlength=edges.size - 1).astype(float)
+    with np.errstate(invalid="ignore"):
+        fd = np.bincount(idx, score.frame_disturbance, edges.size - 1) / n
+        fa = np.bincount(idx, score.frame_asymmetric_disturbance, edges.size - 1) / n
+    return 0.5 * (edges[:-1] + edges[1:]), fd, fa
+
+
 def _mos_panel(ax, score: Score, located: bool) -> None:
     kind = "occurrence" if located else "utterance"
     rows = [r for r in score.timeline if r["kind"] == kind and r["mos"] == r["mos"]]
     for r in rows:
         ax.fill_between([r["start_s"], r["end_s"]], 1.0, r["mos"],
-                        color=CATEGORY_COLOURS[r["category"]], edgecolor="black", lw=0.5)
+                        color=CATEGORY_COLOURS[r["category"]], edgecolor="black",
+                        lw=0.5 if len(rows) <= 60 else 0.0)
         if (r["end_s"] - r["start_s"]) > 0.04 * (ax.get_xlim()[1] or 1):
             ax.text(0.5 * (r["start_s"] + r["end_s"]), r["mos"] + 0.05, f"{r['mos']:.2f}",
                     ha="center", va="bottom", fontsize=8)
