@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perceptq import diagnostics, drift, timeline
-from perceptq.errors import InvalidAudioError, NoSpeechError
+from perceptq.errors import AlignmentError, InvalidAudioError, NoSpeechError
 from perceptq.result import Utterance, category_of
 from perceptq.source import Source
 
@@ -162,7 +162,14 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
     ref_energy, deg_energy = drift.envelope(ref), drift.envelope(deg)
     if not np.any(ref_energy > 0):
         raise NoSpeechError(f"{ref.name}: the reference is silent (all samples zero)")
-    line = drift.estimate(ref, deg, ref_energy, deg_energy)
+    warnings: list[str] = []
+    try:
+        line = drift.estimate(ref, deg, ref_energy, deg_energy)
+    except AlignmentError:
+        lag = drift.global_lag(ref_energy, deg_energy) * drift.block_size(fs)
+        line = drift.DelayModel(float(lag), 0.0, np.zeros(0), np.zeros(0))
+        warnings.append(f"{deg.name}: no stretch of the reference matches the degraded signal;"
+                        f" the windows were scored at a constant delay of {1000 * lag / fs:.0f} ms")
     compensate = abs(line.ppm) >= drift.COMPENSATE_PPM
     windows = plan_windows(ref_energy, fs, ref.n, window_s)
     ref_db, deg_db = drift.log_envelope(ref_energy), drift.log_envelope(deg_energy)
@@ -171,7 +178,6 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
     span = int(LOCAL_SPAN_S * 1000 / drift.ENV_MS)
     meas = diagnostics.Measures(fs)
     segments: list[Segment] = []
-    warnings: list[str] = []
     skipped = []
     for idx, (a, b) in enumerate(windows):
         x = ref.read(a, b)
@@ -196,7 +202,7 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
                                        for u in global_utterances(seg, fs)])
     if not segments:
         raise NoSpeechError(f"{ref.name}: no window of the reference could be scored")
-    warnings.append(
+    warnings.insert(0,
         f"scored in {len(segments)} windows of about {window_s:g} s of speech; the MOS is the "
         "mean of the window scores"
     )

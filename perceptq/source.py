@@ -9,7 +9,6 @@ how many samples sit at the signal's ceiling (clipping, see :mod:`perceptq.diagn
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import soxr
 from numpy.typing import NDArray
 
 from perceptq.errors import InvalidAudioError
-from perceptq.io import MAX_CHANNELS, Audio, check_rate, read_audio
+from perceptq.io import Audio, file_info
 from perceptq.preprocess import condition
 
 #: Samples read per block when streaming a file.
@@ -164,25 +163,6 @@ class FileSource(Source):
         self.close()
 
 
-def file_info(path: str | os.PathLike):
-    """soundfile's info of a readable audio file, read from its header only.
-
-    A file that fails the header checks is handed to :func:`perceptq.io.read_audio`,
-    whose checks stop before the samples and raise its one-line error.
-    """
-    p = Path(path)
-    try:
-        info = sf.info(str(p))
-        ok = info.frames > 0 and 1 <= info.channels <= MAX_CHANNELS
-    except Exception:  # unreadable for any reason: io names the reason
-        ok = False
-    if not ok:
-        read_audio(p, max_duration_s=math.inf)
-        raise InvalidAudioError(f"{p}: not a readable audio file")
-    check_rate(info.samplerate, str(p))
-    return info
-
-
 def _file_blocks(path: Path) -> Iterator[NDArray[np.float64]]:
     try:
         with sf.SoundFile(str(path)) as f:
@@ -198,7 +178,9 @@ def _file_blocks(path: Path) -> Iterator[NDArray[np.float64]]:
 
 
 def open_file(path: str | os.PathLike, fs: int) -> Source:
-    """Open an audio file as a model-rate :class:`Source` (streamed, bounded memory)."""
+    """Open an audio file as a model-rate :class:`Source` (streamed, bounded memory).
+
+    The header is checked by :func:`perceptq.io.file_info` (one-line errors)."""
     p = Path(path)
     info = file_info(p)
     clip = ClipStats.of(_file_blocks(p))

@@ -250,9 +250,6 @@ def test_loader_silences_native_decoder_chatter(tmp_path, capfd):
     assert capfd.readouterr().err == ""
 
 
-@pytest.mark.xfail(strict=True, reason="api._peek reads the header with "
-                   "perceptq.source.file_info, which does not silence libmpg123's notes; "
-                   "using perceptq.io.file_info there fixes it")
 def test_cli_real_process_mpeg_like_junk_is_one_line(tmp_path):
     junk = _mpeg_like_junk(tmp_path)
     res = subprocess.run(
@@ -367,9 +364,6 @@ def test_long_pairs_warn_like_short_ones(tmp_path):
     assert any("30.0 dB below" in w for w in _score_ok(ref, quiet).warnings)
 
 
-@pytest.mark.xfail(raises=perceptq.AlignmentError, strict=True,
-                   reason="windowed scoring of long pairs cannot align a silent degraded file "
-                   "and raises AlignmentError; one-piece scoring gives a very low score")
 def test_long_pair_silent_degraded_is_a_bad_score(tmp_path):
     y, fs = long_speech()
     ref = write(tmp_path / "ref.wav", y, fs)
