@@ -387,6 +387,20 @@ def test_two_hour_file_is_refused_from_the_header(tmp_path):
     assert peak < 20e6  # reading it would need 460 MB of float64
 
 
+def test_two_hour_reference_is_streamed_in_bounded_memory(tmp_path):
+    """A 2-hour reference goes to windowed scoring, read block by block: this silent one is
+    refused as having no speech after one streamed pass, without loading it whole."""
+    path = sparse_wav(tmp_path / "two hour reference.wav", 2 * 3600.0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(perceptq.NoSpeechError, match="silent"):
+            perceptq.score(path, REF, mode="nb")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6  # the whole file as float64 would be 460 MB
+
+
 def test_duration_limit_is_a_keyword_and_an_environment_setting(tmp_path, monkeypatch):
     with pytest.raises(perceptq.InputTooLongError, match=r"lasts 3\.5 s.*maximum of 2\.0 s"):
         io.load(REF, None, role="reference", max_duration_s=2.0)
