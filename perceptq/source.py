@@ -9,6 +9,7 @@ how many samples sit at the signal's ceiling (clipping, see :mod:`perceptq.diagn
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ class ArraySource(Source):
         self.x = x
         super().__init__(name, fs, x.shape[0], original_rate or fs, channels,
                          duration_s if duration_s is not None else x.shape[0] / fs,
-                         sample_format, clip or ClipStats.of(iter([np.asarray(x)])))
+                         sample_format, clip or ClipStats.of(_slices(x)))
 
     def _read(self, start: int, stop: int) -> NDArray[np.float64]:
         return np.asarray(self.x[start:stop], dtype=np.float64)
@@ -129,7 +130,13 @@ class ArraySource(Source):
         x = condition(audio, fs) if conditioned is None else conditioned
         return cls(x, fs, name=audio.name, original_rate=audio.sample_rate,
                    channels=audio.channels, duration_s=audio.duration_s,
-                   sample_format=audio.sample_format, clip=ClipStats.of(iter([audio.samples])))
+                   sample_format=audio.sample_format, clip=ClipStats.of(_slices(audio.samples)))
+
+
+def _slices(x: NDArray, size: int = READ_BLOCK) -> Iterator[NDArray]:
+    """Consecutive blocks of an array (views)."""
+    for a in range(0, x.shape[0], size):
+        yield x[a : a + size]
 
 
 def _mono(b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -187,9 +194,15 @@ def open_file(path: str | os.PathLike, fs: int) -> Source:
     if info.samplerate == fs:
         return FileSource(p, info, clip)
     rs = soxr.ResampleStream(info.samplerate, fs, 1, dtype="float32", quality="VHQ")
-    parts = [rs.resample_chunk(_mono(b).astype(np.float32)) for b in _file_blocks(p)]
-    parts.append(rs.resample_chunk(np.zeros(0, np.float32), last=True))
-    x = np.concatenate(parts)
+    x = np.zeros(int(np.ceil(info.frames * fs / info.samplerate)) + fs, dtype=np.float32)
+    n = 0
+    for b in itertools.chain(_file_blocks(p), [None]):
+        y = rs.resample_chunk(np.zeros(0, np.float32) if b is None
+                              else _mono(b).astype(np.float32), last=b is None)
+        m = min(y.shape[0], x.shape[0] - n)
+        x[n : n + m] = y[:m]
+        n += m
+    x = x[:n]
     return ArraySource(x, fs, name=str(p), original_rate=int(info.samplerate),
                        channels=int(info.channels), duration_s=info.frames / info.samplerate,
                        sample_format=str(info.subtype), clip=clip)
