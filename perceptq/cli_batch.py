@@ -492,6 +492,8 @@ def batch(
         keep = _resumed_rows(output, columns) if resume else []
         done = {(r["reference"], r["degraded"]) for r in keep}
         todo = [s for s in specs if s.key not in done]
+        if jobs is None and sum(s.error is None for s in todo) <= 1:
+            jobs = 1  # no worker processes to start for a single pair
         client = _open_scheduler(scheduler) if scheduler else None
         progress = Progress(len(todo), quiet=quiet, interval_s=PROGRESS_INTERVAL_S)
         skipped = f", {len(specs) - len(todo)} already done" if resume else ""
