@@ -682,7 +682,7 @@ def test_ctrl_c_on_a_process_pool_stops_cleanly(tmp_path):
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_killed_run_loses_nothing_and_resume_scores_no_pair_twice(tmp_path, monkeypatch, ext):
-    n = 40
+    n = 80
     for i in range(n):
         write(tmp_path / "ref" / f"p{i:02d}.wav")
         write(tmp_path / "deg" / f"p{i:02d}.wav", f"{1 + (i % 30) / 10}")
