@@ -7,6 +7,8 @@ Then, each in a fresh process so start-up and peak memory are counted honestly:
 
 - ``perceptq jobs=1`` and ``perceptq jobs=2``: ``perceptq.score_many`` over the file
   paths, writing the result table as ``perceptq batch`` does (worker start-up included);
+  jobs=1 scores in the calling process, once as is and once with OpenBLAS limited to one
+  thread, as in each worker process of jobs=2;
 - ``pesq_batch`` (the reference package, 2 processes): reading the same files, then one
   call on the arrays.
 
@@ -149,12 +151,23 @@ def main() -> None:
             [sys.executable, "-c", "from perceptq.model import warm_up; warm_up()"], check=True
         )
         rows = {}
-        for what in ("perceptq jobs=1", "perceptq jobs=2", "pesq_batch"):
-            cmd = [sys.executable, __file__, "--one", what.split()[-1], "--manifest", manifest]
+        one_thread = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        runs = {
+            "perceptq jobs=1": ("jobs=1", None),
+            "  1 BLAS thread": ("jobs=1", one_thread),
+            "perceptq jobs=2": ("jobs=2", None),
+            "pesq_batch": ("pesq_batch", None),
+        }
+        for name, (what, env) in runs.items():
+            cmd = [sys.executable, __file__, "--one", what, "--manifest", manifest]
             done = subprocess.run(
-                [*map(str, cmd), "--mode", args.mode], capture_output=True, text=True, check=True
+                [*map(str, cmd), "--mode", args.mode],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
             )
-            rows[what] = json.loads(done.stdout.strip().splitlines()[-1])
+            rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz")
     print(f"{os.cpu_count()} cores; load average at the end (1, 5, 15 min): {load}")
@@ -166,8 +179,9 @@ def main() -> None:
         busy = f"{r['busy']:>14.2f}" if "busy" in r else f"{'-':>14}"
         line = f"{what:<18}{r['ok']:>5}{r['seconds']:>10.1f}{rate:>10.2f}{r['peak_mb']:>16.0f}"
         print(line + busy)
-    one, two, ref = (rows[k]["rate"] for k in rows)
+    one, single, two, ref = (rows[k]["rate"] for k in rows)
     print(f"jobs=2 / jobs=1: {two / one:.2f}x (target >= 1.7x)")
+    print(f"jobs=2 / jobs=1 with 1 BLAS thread (as each worker runs): {two / single:.2f}x")
     print(f"perceptq jobs=2 / pesq_batch (2 processes): {two / ref:.2f}x (target >= 1.0x)")
 
 

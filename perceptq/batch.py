@@ -290,6 +290,25 @@ def _executor_width(executor: cf.Executor) -> int:
     return default_jobs()
 
 
+#: Thread pools of the numerical libraries, limited to one thread in each worker process:
+#: the workers already use every core, and more threads only compete for them.
+_THREAD_LIMITS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _start_forkserver() -> None:
+    """Start the fork server (if not running) with one-thread numerical libraries."""
+    from multiprocessing import forkserver
+
+    saved = {k: os.environ.get(k) for k in _THREAD_LIMITS}
+    os.environ.update({k: "1" for k, v in saved.items() if v is None})  # the user's own win
+    try:
+        forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
 def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
     # forkserver: children start from a clean process, not a copy of a parent that may
     # run threads (progress display, a Dask client); spawn where forkserver is missing.
@@ -297,6 +316,7 @@ def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
         # the server imports the model once; each worker starts as a copy of it
         ctx.set_forkserver_preload(["perceptq.api", "perceptq.model"])
+        _start_forkserver()
     else:  # pragma: no cover - not on Linux/macOS
         ctx = multiprocessing.get_context("spawn")
     return cf.ProcessPoolExecutor(
