@@ -367,8 +367,10 @@ def test_long_pairs_warn_like_short_ones(tmp_path):
 def test_long_pair_silent_degraded_is_a_bad_score(tmp_path):
     y, fs = long_speech()
     ref = write(tmp_path / "ref.wav", y, fs)
-    s = _score_ok(ref, _silence(tmp_path))
+    deg = _silence(tmp_path)
+    s = _score_ok(ref, deg)
     assert s.mos < 2.0
+    assert any(w.startswith(f"{deg}: the degraded signal is silent") for w in s.warnings)
 
 
 # ---------------------------------------------------------------- over-long inputs
