@@ -266,6 +266,22 @@ def test_unexpected_errors_name_the_file_and_the_error_type(scored_files):
     assert result.error.startswith(f"{degs[0]}: IndexError: list index out of range")
 
 
+def blas_threads_score(reference, degraded, *, mode="auto"):
+    """MOS 1 when the process limits OpenBLAS to one thread, else 2."""
+    mos = 1.0 if os.environ.get("OPENBLAS_NUM_THREADS") == "1" else 2.0
+    empty = np.zeros(0)
+    return Score(mos, mos, "nb", 8000, category_of(mos), (), empty, empty, empty)
+
+
+def test_workers_run_numerical_libraries_single_threaded(scored_files):
+    ref, degs, _ = scored_files
+    before = dict(os.environ)
+    results = list(score_many([(ref, degs[0])] * 2, jobs=2, _scorer=blas_threads_score))
+    expected = 1.0 if os.environ.get("OPENBLAS_NUM_THREADS", "1") == "1" else 2.0
+    assert [r.score.mos for r in results] == [expected, expected]
+    assert dict(os.environ) == before  # the calling process keeps its own settings
+
+
 def test_score_many_raise_mode(scored_files):
     ref, degs, bad = scored_files
     with pytest.raises(InvalidAudioError, match=r"bad\.wav"):
