@@ -506,7 +506,7 @@ def batch(
             keep=keep,
             mode=mode,
             jobs=jobs,
-            executor=client.get_executor() if client is not None else None,
+            executor=client.get_executor(pure=False) if client is not None else None,
             progress=progress,
             _scorer=_SCORER,
         )
