@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import signal
 
 from perceptq.errors import InvalidAudioError, NoSpeechError
 from perceptq.io import MAX_ABS_SAMPLE, Audio, truncation_note
@@ -103,6 +102,8 @@ def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: 
         total += float(np.sum(b))
         n_total += b.shape[0]
     mean = total / max(n_total, 1)
+    from scipy import signal  # imported on use: scipy.signal is slow to import
+
     sos = signal.butter(2, 100.0, "highpass", fs=fs, output="sos")
     zi = np.zeros((sos.shape[0], 2))
     n = max(1, round(FRAME_S * fs))
@@ -152,6 +153,8 @@ def _require_speech(
 
 def _steady_kind(x: NDArray[np.float64], fs: int) -> str:
     """Describe a steady signal: a tone at f Hz, or noise."""
+    from scipy import signal
+
     f, p = signal.welch(x - np.mean(x), fs=fs, nperseg=min(4096, x.shape[0]))
     if p.sum() <= 0:
         return "a steady signal"

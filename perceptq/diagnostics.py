@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import butter, sosfilt
 
 from perceptq.result import Utterance
 
@@ -80,6 +79,8 @@ def aligned_degraded(n: int, deg: NDArray[np.float64], utterances: tuple[Utteran
 
 
 def _band(x: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
+    from scipy.signal import butter, sosfilt  # imported on use: slow to import
+
     sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=fs, output="sos")
     return sosfilt(sos, x)
 
