@@ -796,6 +796,27 @@ def test_real_model_batch_end_to_end(speech, tmp_path):
     assert copy_line.split()[1:3] == ["2", "0"]
 
 
+def test_shipped_pairs_one_per_condition(tmp_path):
+    shipped = HERE.parent / "reference_audio" / "pairs.csv"
+    pairs = pd.read_csv(shipped, dtype=str).drop_duplicates("condition")
+    for column in ("reference", "degraded"):  # absolute paths: the manifest lives elsewhere
+        pairs[column] = [str(shipped.parent / p) for p in pairs[column]]
+    manifest = tmp_path / "pairs.csv"
+    pairs.to_csv(manifest, index=False)
+    out = tmp_path / "shipped.csv"
+    result = invoke("--manifest", manifest, "-o", out, "--group-by", "condition", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    table = read_results(out).set_index("condition")
+    assert len(table) == len(pairs) >= 5
+    assert set(table["status"]) == {"ok"}
+    assert "speaker" in table.columns  # the manifest's extra columns are carried
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    for condition, row in table.iterrows():
+        assert float(rows[condition][3]) == pytest.approx(row["mos"], abs=0.005)
+    if {"g711u", "noise_snr10"} <= set(table.index):
+        assert table.loc["g711u", "mos"] > table.loc["noise_snr10", "mos"]
+
+
 def test_real_model_score_many_matches_score(speech):
     import perceptq
 
