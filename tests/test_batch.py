@@ -656,6 +656,15 @@ app(["batch", {ref!r}, {deg!r}, "-o", {out!r}, "--jobs", "1"])
 """
 
 
+def wait_for_lines(path: Path, count: int, timeout_s: float = 60) -> None:
+    """Wait until a file a batch is writing has ``count`` lines (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= count:
+            return
+        time.sleep(0.02)
+
+
 def test_ctrl_c_on_a_process_pool_stops_cleanly(tmp_path):
     n = 200
     for i in range(n):
@@ -674,11 +683,7 @@ def test_ctrl_c_on_a_process_pool_stops_cleanly(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_text().count("\n") >= 6:
-                break
-            time.sleep(0.02)
+        wait_for_lines(out, 6)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -714,11 +719,7 @@ def test_killed_run_loses_nothing_and_resume_scores_no_pair_twice(tmp_path, monk
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if lines.exists() and lines.read_text().count("\n") >= 12:
-                break
-            time.sleep(0.02)
+        wait_for_lines(lines, 12)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
