@@ -266,19 +266,26 @@ def test_unexpected_errors_name_the_file_and_the_error_type(scored_files):
     assert result.error.startswith(f"{degs[0]}: IndexError: list index out of range")
 
 
-def blas_threads_score(reference, degraded, *, mode="auto"):
-    """MOS 1 when the process limits OpenBLAS to one thread, else 2."""
-    mos = 1.0 if os.environ.get("OPENBLAS_NUM_THREADS") == "1" else 2.0
+def worker_env_score(reference, degraded, *, mode="auto"):
+    """MOS 1 when this process has the batch worker environment, else 2."""
+    from perceptq.batch import WORKER_ENV
+
+    expected = {k: os.environ.get(f"PARENT_{k}", v) for k, v in WORKER_ENV.items()}
+    mos = 1.0 if all(os.environ.get(k) == v for k, v in expected.items()) else 2.0
     empty = np.zeros(0)
     return Score(mos, mos, "nb", 8000, category_of(mos), (), empty, empty, empty)
 
 
-def test_workers_run_numerical_libraries_single_threaded(scored_files):
+def test_workers_get_single_threaded_numerics_and_allocator_settings(scored_files, monkeypatch):
+    from perceptq.batch import WORKER_ENV
+
+    for k in WORKER_ENV:  # tell the workers what the caller had set itself
+        if k in os.environ:
+            monkeypatch.setenv(f"PARENT_{k}", os.environ[k])
     ref, degs, _ = scored_files
     before = dict(os.environ)
-    results = list(score_many([(ref, degs[0])] * 2, jobs=2, _scorer=blas_threads_score))
-    expected = 1.0 if os.environ.get("OPENBLAS_NUM_THREADS", "1") == "1" else 2.0
-    assert [r.score.mos for r in results] == [expected, expected]
+    results = list(score_many([(ref, degs[0])] * 2, jobs=2, _scorer=worker_env_score))
+    assert [r.score.mos for r in results] == [1.0, 1.0]
     assert dict(os.environ) == before  # the calling process keeps its own settings
 
 
