@@ -46,7 +46,9 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
 def score(
     reference: Annotated[Path, typer.Argument(help="Reference (clean source) audio file.")],
     degraded: Annotated[Path, typer.Argument(help="Degraded audio file (or recording) to judge.")],
-    mode: Annotated[Mode, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = Mode.auto,
+    mode: Annotated[
+        Mode, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")
+    ] = Mode.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
     timeline: Annotated[bool, typer.Option(
         "--timeline", help="Print MOS per utterance (and per window or occurrence).")] = False,

@@ -70,7 +70,8 @@ def bark_table(fs: int) -> BarkTable:
 def curve(name: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(frequency Hz, gain dB) points of a curve: ``align_filter`` or ``irs_receive_filter``."""
     rows = _read_csv(f"{name}_db.csv")
-    return _frozen([float(r["freq_hz"]) for r in rows]), _frozen([float(r["gain_db"]) for r in rows])
+    freqs = _frozen([float(r["freq_hz"]) for r in rows])
+    return freqs, _frozen([float(r["gain_db"]) for r in rows])
 
 
 @cache
