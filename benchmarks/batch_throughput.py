@@ -116,7 +116,8 @@ def run_one(manifest: Path, what: str, mode: str) -> dict:
         scores = pesq_batch(RATE, refs, degs, mode, n_processor=2)
         ok = sum(isinstance(s, float) for s in scores)
     else:
-        from perceptq.batch import DIAG_COLUMNS, RESULT_COLUMNS, ResultWriter, score_many
+        from perceptq.batch import score_many
+        from perceptq.results import DIAG_COLUMNS, RESULT_COLUMNS, ResultWriter
 
         jobs = int(what.split("=")[1])
         out = manifest.parent / f"results-jobs{jobs}.csv"

@@ -17,7 +17,17 @@ from typing import Annotated, Any
 
 import typer
 
-from perceptq.batch import DIAG_COLUMNS, RESULT_COLUMNS, default_jobs
+from perceptq.batch import WorkerStartError, default_jobs, score_many
+from perceptq.results import (
+    DIAG_COLUMNS,
+    RESULT_COLUMNS,
+    ResultWriter,
+    error_row,
+    journal_path,
+    read_results,
+    rows_to_resume,
+    table_format,
+)
 
 EXIT_INTERRUPTED = 130
 #: Seconds between two plain progress lines (when stderr is not a terminal).
@@ -299,7 +309,7 @@ def default_output(folder: Path | None = None) -> Path:
     folder = folder or Path.cwd()
     stem = f"perceptq-results-{datetime.now():%Y%m%d-%H%M%S}"
     path, n = folder / f"{stem}.csv", 1
-    while path.exists() or Path(str(path) + ".journal.jsonl").exists():
+    while path.exists() or Path(journal_path(path)).exists():
         n += 1
         path = folder / f"{stem}-{n}.csv"
     return path
@@ -307,21 +317,10 @@ def default_output(folder: Path | None = None) -> Path:
 
 def _resumed_rows(output: Path, columns: list[str]) -> list[dict[str, Any]]:
     """Rows of an earlier run's output with status ok, one per pair."""
-    from perceptq.batch import journal_path, read_results
-
-    if not output.exists() and not Path(journal_path(output)).exists():
-        return []
     try:
-        earlier = read_results(output)
+        return rows_to_resume(output, columns)
     except (OSError, ValueError) as exc:
         raise BatchInputError(f"cannot resume from {output}: {exc}") from None
-    if list(earlier.columns) != columns:
-        raise BatchInputError(
-            f"cannot resume from {output}: its columns differ from this batch's "
-            "(another manifest?); write to a new output file"
-        )
-    ok = earlier[earlier["status"] == "ok"].drop_duplicates(["reference", "degraded"])
-    return ok.to_dict("records")
 
 
 def _folder_of(specs: list[PairSpec]) -> dict[str, str]:
@@ -348,13 +347,6 @@ def _row(result: Any, spec: PairSpec) -> dict[str, Any]:
     return row
 
 
-def _error_row(spec: PairSpec) -> dict[str, Any]:
-    row = dict.fromkeys((*RESULT_COLUMNS, *DIAG_COLUMNS))
-    row.update(reference=spec.reference, degraded=spec.degraded, status="error")
-    row.update(error=spec.error, **spec.extras)
-    return row
-
-
 def run_batch(
     specs: list[PairSpec],
     output: Path,
@@ -368,8 +360,6 @@ def run_batch(
     _scorer: Any = None,
 ) -> bool:
     """Score ``specs`` into ``output``; return False when interrupted by Ctrl-C."""
-    from perceptq.batch import ResultWriter, score_many
-
     try:
         writer = ResultWriter(output, columns, keep=keep)
     except (OSError, ValueError) as exc:
@@ -381,7 +371,7 @@ def run_batch(
     try:
         for spec in specs:
             if spec.error is not None:
-                writer.write(_error_row(spec))
+                writer.write(error_row(spec.reference, spec.degraded, spec.error, spec.extras))
                 progress.advance(ok=False)
         pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
         results = score_many(pairs, mode=mode, jobs=jobs, executor=executor, _scorer=_scorer)
@@ -399,7 +389,6 @@ def run_batch(
 
 
 def _summarise(output: Path, specs: list[PairSpec], group_by: list[str]) -> Any:
-    from perceptq.batch import read_results
     from perceptq.summary import summarise
 
     table = read_results(output)
@@ -478,7 +467,6 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
 ) -> None:
     """Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table."""
-    from perceptq.batch import WorkerStartError
     from perceptq.cli import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
 
     client = None
@@ -568,8 +556,6 @@ def _collect_specs(
 
 
 def _check_output(output: Path) -> None:
-    from perceptq.batch import table_format
-
     if output.is_dir():
         raise BatchInputError(f"{output}: output is a folder, expected a file name")
     try:
