@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from perceptq.result import CATEGORIES, category_of
+from perceptq.result import CATEGORIES, CATEGORY_BOUNDS
 
 #: Label of the row that covers the whole table in :func:`format_summary`.
 ALL_LABEL = "all"
@@ -21,35 +22,61 @@ ALL_LABEL = "all"
 MISSING_LABEL = "(none)"
 
 
+def _mos_values(df: pd.DataFrame, mos_column: str) -> NDArray[np.float64] | None:
+    if mos_column not in df:
+        return None
+    return pd.to_numeric(df[mos_column], errors="coerce").to_numpy(dtype=float)
+
+
 def _ok_mask(df: pd.DataFrame, mos_column: str) -> pd.Series:
-    mos = pd.to_numeric(df[mos_column], errors="coerce") if mos_column in df else None
-    if mos is None:
-        finite = pd.Series(False, index=df.index)
-    else:
-        finite = pd.Series(np.isfinite(mos.to_numpy(dtype=float)), index=df.index)
+    mos = _mos_values(df, mos_column)
+    finite = np.zeros(len(df), dtype=bool) if mos is None else np.isfinite(mos)
+    finite = pd.Series(finite, index=df.index)
     if "status" in df:
         return (df["status"].astype(str) == "ok") & finite
     return finite
 
 
-def _stats(df: pd.DataFrame, ok: pd.Series, mos_column: str) -> dict[str, Any]:
-    n_ok = int(ok.sum())
-    mos = pd.to_numeric(df.loc[ok, mos_column], errors="coerce").to_numpy(dtype=float)
-    out: dict[str, Any] = {"count": len(df), "ok": n_ok, "errors": len(df) - n_ok}
-    if n_ok:
-        out.update(
-            mean=float(np.mean(mos)),
-            median=float(np.median(mos)),
-            p5=float(np.percentile(mos, 5)),
-            min=float(np.min(mos)),
-        )
-    else:
-        out.update(mean=math.nan, median=math.nan, p5=math.nan, min=math.nan)
-    counts = dict.fromkeys(CATEGORIES, 0)
-    for value in mos:
-        counts[category_of(float(value))] += 1
-    out["categories"] = counts
-    return out
+def _category_index(mos: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Position in CATEGORIES of each (finite) MOS value, as :func:`category_of` labels it."""
+    bounds = np.array([b for b, _ in CATEGORY_BOUNDS], dtype=float)  # best first, descending
+    # a value gets the first label whose bound it reaches (mos >= bound, i.e. -bound >= -mos)
+    return np.searchsorted(-bounds, -mos, side="left")
+
+
+def _stats_by_code(
+    codes: NDArray[np.intp], ok: NDArray[np.bool_], mos: NDArray[np.float64], n_groups: int
+) -> tuple[list[dict[str, Any]], NDArray[np.intp]]:
+    """Statistics of each group ``0 … n_groups−1`` and the position of its first row.
+
+    ``codes`` gives the group of each row.
+    """
+    count = np.bincount(codes, minlength=n_groups)
+    order = np.argsort(codes, kind="stable")  # rows by group, in table order within each
+    starts = np.cumsum(count) - count
+    first = order[starts] if order.size else starts  # an empty table has no first row
+    by_group = order[ok[order]]  # ok rows only: each group's values in the order its mean sums
+    n_ok = np.bincount(codes[by_group], minlength=n_groups)
+    parts = np.split(mos[by_group], np.cumsum(n_ok)[:-1])
+    n_cat = len(CATEGORIES)
+    flat = codes[by_group] * n_cat + _category_index(mos[by_group])
+    cats = np.bincount(flat, minlength=n_groups * n_cat).reshape(n_groups, n_cat)
+    out = []
+    for g in range(n_groups):
+        values, k = parts[g], int(n_ok[g])
+        stats: dict[str, Any] = {"count": int(count[g]), "ok": k, "errors": int(count[g]) - k}
+        if k:
+            stats.update(
+                mean=float(np.mean(values)),
+                median=float(np.median(values)),
+                p5=float(np.percentile(values, 5)),
+                min=float(np.min(values)),
+            )
+        else:
+            stats.update(mean=math.nan, median=math.nan, p5=math.nan, min=math.nan)
+        stats["categories"] = dict(zip(CATEGORIES, map(int, cats[g]), strict=True))
+        out.append(stats)
+    return out, first
 
 
 def _group_value(value: Any) -> Any:
@@ -105,21 +132,26 @@ def summarise(
             f"group-by column(s) {', '.join(map(repr, missing))} not in the results "
             f"(available: {available})"
         )
-    ok = _ok_mask(df, mos_column)
+    ok = _ok_mask(df, mos_column).to_numpy()
+    mos = _mos_values(df, mos_column)
+    if mos is None:
+        raise KeyError(mos_column)
     summary: dict[str, Any] = {
         "mos_column": mos_column,
         "group_by": group_by,
-        "overall": _stats(df, ok, mos_column),
+        "overall": _stats_by_code(np.zeros(len(df), dtype=np.intp), ok, mos, 1)[0][0],
         "groups": [],
     }
     if not group_by or df.empty:
         return summary
     keys = pd.DataFrame({c: df[c].map(_group_value) for c in group_by}, index=df.index)
+    codes = keys.groupby(group_by, sort=False, dropna=False).ngroup().to_numpy()
+    n_groups = int(codes.max()) + 1
+    stats, first = _stats_by_code(codes, ok, mos, n_groups)
     groups = []
-    for key, part in keys.groupby(group_by, sort=False, dropna=False):
-        values = key if isinstance(key, tuple) else (key,)
-        entry = {"key": {c: _group_value(v) for c, v in zip(group_by, values, strict=True)}}
-        entry.update(_stats(df.loc[part.index], ok.loc[part.index], mos_column))
+    for code in np.argsort(first):  # order of first appearance; the sort below keeps it for ties
+        entry = {"key": {c: _group_value(keys[c].iat[first[code]]) for c in group_by}}
+        entry.update(stats[code])
         groups.append(entry)
     groups.sort(key=lambda g: tuple(_sort_key(g["key"][c]) for c in group_by))
     summary["groups"] = groups
