@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from perceptq import cli_batch, score_many
 from perceptq.batch import PairResult
 from perceptq.cli import app
-from perceptq.cli_batch import BatchInputError, pairs_from_folders, pairs_from_manifest
 from perceptq.errors import InvalidAudioError
+from perceptq.pairing import BatchInputError, pairs_from_folders, pairs_from_manifest
 from perceptq.result import Score, category_of
 from perceptq.results import DIAG_COLUMNS, RESULT_COLUMNS, ResultWriter, journal_path, read_results
 
