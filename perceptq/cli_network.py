@@ -106,7 +106,8 @@ def _print_result(res: Any) -> None:
 
 
 def _rate_rows(table: Any, defaults: dict[str, Any]) -> Any:
-    from perceptq import emodel
+    from perceptq.emodel import EModelError
+    from perceptq.emodel_network import rate_network
 
     columns = {c.lower().strip(): c for c in table.columns}
     rows = []
@@ -128,10 +129,10 @@ def _rate_rows(table: Any, defaults: dict[str, Any]) -> Any:
                     if math.isnan(value):
                         raise _Usage(f"column {col!r}: {cell!r} is not a number")
                     kwargs[key] = value
-            res = emodel.rate_network(**kwargs)
+            res = rate_network(**kwargs)
             out.update(r=res.r, mos=res.mos, category=res.category, status="ok", error="")
             out.update(res.breakdown())
-        except (emodel.EModelError, _Usage) as exc:
+        except (EModelError, _Usage) as exc:
             out.update(category="", status="error", error=f"line {number}: {exc}")
         rows.append({**record, **out})
     import pandas as pd
@@ -253,8 +254,9 @@ def emodel_command(
     values), writes the table and a summary. Exit codes: 0 ok; 1 some rows failed;
     2 bad usage or input; 3 a MOS below --fail-below.
     """
-    from perceptq import emodel
     from perceptq.cli import fail
+    from perceptq.emodel import EModelError
+    from perceptq.emodel_network import rate_network
 
     defaults = {
         "codec": codec,
@@ -275,8 +277,8 @@ def emodel_command(
             raise _Usage("--output, --group-by and --fail-below need --input")
         if loss_pattern is not None:
             defaults["loss_pattern"] = _pattern(loss_pattern)
-        res = emodel.rate_network(**defaults)
-    except (_Usage, emodel.EModelError) as exc:
+        res = rate_network(**defaults)
+    except (_Usage, EModelError) as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(_jsonable(res.to_dict())))

@@ -11,7 +11,7 @@ Per stream, in capture (arrival) order:
   number lower than the highest seen so far counts as reordered;
 * expected = highest − lowest extended sequence number + 1, lost = expected − received
   (unique packets); the burst ratio comes from the loss pattern over that range
-  (Gilbert model, :func:`perceptq.emodel.gilbert_from_pattern`);
+  (Gilbert model, :func:`perceptq.emodel_network.gilbert_from_pattern`);
 * jitter is the RFC 3550 §6.4.1 interarrival jitter J (J += (|D| − J)/16 with D the
   transit-time difference of consecutive arrivals in timestamp units of the codec's clock);
   ``jitter_ms`` is the mean of the running J over the stream, ``jitter_max_ms`` its maximum;
@@ -32,7 +32,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
-from perceptq import emodel, g711
+from perceptq import g711
+from perceptq.emodel import EModelError
+from perceptq.emodel_codecs import get_codec
+from perceptq.emodel_network import gilbert_from_pattern, rate_network
 
 # capture reading and writing live in perceptq.pcap; these names stay importable from here
 from perceptq.pcap import CaptureError as CaptureError
@@ -42,6 +45,7 @@ from perceptq.pcap import StreamKey as StreamKey
 from perceptq.pcap import parse_rtp as parse_rtp
 from perceptq.pcap import read_capture as read_capture
 from perceptq.pcap import write_capture as write_capture
+from perceptq.result import category_of
 
 #: Streams with fewer packets than this are reported as too short, not analysed.
 MIN_PACKETS = 10
@@ -93,8 +97,8 @@ def parse_payload_type(spec: str) -> tuple[int, PayloadType]:
             base.name, clock if clock_s else base.clock_rate, base.emodel_codec, base.law
         )
     try:
-        info = emodel.get_codec(name)
-    except emodel.EModelError as exc:
+        info = get_codec(name)
+    except EModelError as exc:
         known = ", ".join(sorted(_BY_NAME))
         raise CaptureError(f"payload type {spec!r}: {exc}; RTP names: {known}") from None
     return num, PayloadType(name.upper(), clock, info.name)
@@ -200,7 +204,7 @@ def analyse_stream(
     steps = steps[steps > 0]
     packet_ms = 1000 * float(np.median(steps)) / clock if steps.size else math.nan
     loss_pct = 100.0 * (expected - received) / expected
-    burst = emodel.gilbert_from_pattern(lost_mask).burst_ratio
+    burst = gilbert_from_pattern(lost_mask).burst_ratio
     r = mos = math.nan
     note = ""
     if info is None:
@@ -209,7 +213,7 @@ def analyse_stream(
         note = f"no narrowband E-model parameters for {info.name}"
     else:
         try:
-            res = emodel.rate_network(
+            res = rate_network(
                 info.emodel_codec,
                 loss_pattern=lost_mask,
                 jitter_ms=jitter_ms,
@@ -217,7 +221,7 @@ def analyse_stream(
                 packet_ms=None if math.isnan(packet_ms) else packet_ms,
             )
             r, mos = res.r, res.mos
-        except emodel.EModelError as exc:
+        except EModelError as exc:
             note = str(exc)
     first = packets[0]
     return StreamStats(
@@ -236,7 +240,7 @@ def analyse_stream(
         duration_s=float(max(p.time for p in packets) - first.time),
         r=r,
         mos=mos,
-        category=emodel.category_of(mos) if not math.isnan(mos) else "",
+        category=category_of(mos) if not math.isnan(mos) else "",
         duplicates=len(packets) - received,
         reordered=reordered,
         packet_ms=packet_ms,
