@@ -231,7 +231,7 @@ def emodel_command(
 
     Prints R, MOS-CQE, its category and the R points lost to delay, codec, packet loss and
     the rest. Mouth-to-ear delay = --delay + jitter buffer + one packet; packets later than
-    the jitter buffer count as lost (Gaussian transit-time model, see perceptq.emodel).
+    the jitter buffer count as lost (Gaussian transit-time model, see perceptq.emodel_network).
     With --input, rates every row of a CSV of calls (missing cells take the options'
     values), writes the table and a summary. Exit codes: 0 ok; 1 some rows failed;
     2 bad usage or input; 3 a MOS below --fail-below.
