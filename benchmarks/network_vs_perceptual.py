@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from perceptq import emodel, rtp, score
+from perceptq import emodel_network, rtp, score
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = ROOT / "reference_audio" / "clean"
@@ -69,7 +69,7 @@ def run_condition(audio: np.ndarray, ref: Path, lost: np.ndarray, tmp: Path) -> 
         "loss": stream.loss_pct,
         "burst": stream.burst_ratio,
         "cqe_plc": stream.mos,
-        "cqe_noplc": emodel.rate_network(
+        "cqe_noplc": emodel_network.rate_network(
             "g711-noplc", loss_pattern=lost, packet_ms=stream.packet_ms
         ).mos,
     }

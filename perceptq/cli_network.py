@@ -268,19 +268,6 @@ def emodel_command(
         _print_result(res)
 
 
-#: Public names of perceptq.cli_rtp, importable from here as before. They load on first
-#: use: that module builds on this one's helpers, so this one cannot import it first.
-_MOVED = ("STREAM_COLUMNS", "rtp_command")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from perceptq import cli_rtp
-
-        return getattr(cli_rtp, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def register(app: typer.Typer) -> None:
     """Add ``emodel`` and ``rtp`` to the perceptq CLI."""
     from perceptq.cli_rtp import rtp_command

@@ -27,7 +27,6 @@ Examples
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
@@ -319,26 +318,3 @@ def evaluate(p: EModelInput, *, network: dict[str, Any] | None = None) -> EModel
         inputs=p,
         network=dict(network or {}),
     )
-
-
-# --- names of perceptq.emodel_codecs and perceptq.emodel_network ------------------------------
-
-#: Public names of the codec table and the network mapping, importable from here as before.
-#: They load on first use: those modules build on this one, so it cannot import them first.
-_MOVED = {
-    **dict.fromkeys(("Codec", "codec_table", "get_codec"), "perceptq.emodel_codecs"),
-    **dict.fromkeys(
-        ("GilbertEstimate", "gilbert_from_pattern", "jitter_buffer", "rate_network"),
-        "perceptq.emodel_network",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MOVED])

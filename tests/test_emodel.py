@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from perceptq import emodel
+from perceptq import emodel, emodel_codecs, emodel_network
 from perceptq.emodel import EModelError, EModelInput, evaluate
 
 # Published figures are given to 1-2 decimals; half a unit of the last digit.
@@ -123,7 +123,7 @@ def test_talker_echo_low_stmr_uses_terv_plus_half_ist():
     ],
 )
 def test_codec_initial_loss_slopes_match_g113_description(codec, slope, atol):
-    c = emodel.get_codec(codec)
+    c = emodel_codecs.get_codec(codec)
     tiny = 1e-6
     got = (emodel.effective_equipment_impairment(c.ie, c.bpl, tiny, 1.0) - c.ie) / tiny
     np.testing.assert_allclose(got, slope, atol=atol)
@@ -131,55 +131,59 @@ def test_codec_initial_loss_slopes_match_g113_description(codec, slope, atol):
 
 def test_codec_examples():
     base = evaluate(EModelInput()).r
-    g729a = emodel.rate_network("g729a", packet_ms=0, jitter_buffer_ms=0)
+    g729a = emodel_network.rate_network("g729a", packet_ms=0, jitter_buffer_ms=0)
     np.testing.assert_allclose(base - g729a.r, 11.0, atol=1e-9)
     assert g729a.r_loss_codec == 11.0
     # G.711 + PLC, 2 % random loss: Ie,eff = 95·2/(2 + 25.1) = 7.011
-    res = emodel.rate_network("g711", loss_pct=2, packet_ms=0, jitter_buffer_ms=0)
+    res = emodel_network.rate_network("g711", loss_pct=2, packet_ms=0, jitter_buffer_ms=0)
     np.testing.assert_allclose(res.ie_eff, 95 * 2 / 27.1, rtol=1e-12)
     # bursty loss costs more: BurstR 2 → 95·2/(1 + 25.1) = 7.280
-    bursty = emodel.rate_network("g711", loss_pct=2, burst_ratio=2, packet_ms=0, jitter_buffer_ms=0)
+    bursty = emodel_network.rate_network(
+        "g711", loss_pct=2, burst_ratio=2, packet_ms=0, jitter_buffer_ms=0
+    )
     np.testing.assert_allclose(bursty.ie_eff, 95 * 2 / 26.1, rtol=1e-12)
     assert bursty.r < res.r < base
     # without PLC the same loss is far worse
-    noplc = emodel.rate_network("g711-noplc", loss_pct=2, packet_ms=0, jitter_buffer_ms=0)
+    noplc = emodel_network.rate_network("g711-noplc", loss_pct=2, packet_ms=0, jitter_buffer_ms=0)
     assert noplc.r < res.r - 20
 
 
 def test_codec_table_rows_carry_their_verification_status():
-    table = emodel.codec_table()
+    table = emodel_codecs.codec_table()
     assert {"g711", "g711-noplc", "g729a", "g723.1"} <= set(table)
     for codec in table.values():
         assert codec.verification
     assert "UNVERIFIED" in table["gsm-efr"].verification
     assert table["g729"].bpl is None
-    assert emodel.get_codec("G.711").name == "g711"
-    assert emodel.get_codec("PCMU").name == "g711"
-    assert emodel.get_codec("G729A").name == "g729a"
+    assert emodel_codecs.get_codec("G.711").name == "g711"
+    assert emodel_codecs.get_codec("PCMU").name == "g711"
+    assert emodel_codecs.get_codec("G729A").name == "g729a"
 
 
 def test_unknown_codec_lists_the_known_ones():
     with pytest.raises(EModelError, match=r"unknown codec 'opus'; known codecs: g711, .*g729a"):
-        emodel.get_codec("opus")
+        emodel_codecs.get_codec("opus")
 
 
 def test_codec_without_bpl_needs_one_for_loss():
-    assert emodel.rate_network("g729", jitter_buffer_ms=0).r_loss_packet == 0.0
+    assert emodel_network.rate_network("g729", jitter_buffer_ms=0).r_loss_packet == 0.0
     with pytest.raises(EModelError, match="g729 has no packet-loss robustness Bpl"):
-        emodel.rate_network("g729", loss_pct=1)
-    res = emodel.rate_network("g729", loss_pct=1, bpl=19.0, jitter_buffer_ms=0)
+        emodel_network.rate_network("g729", loss_pct=1)
+    res = emodel_network.rate_network("g729", loss_pct=1, bpl=19.0, jitter_buffer_ms=0)
     np.testing.assert_allclose(res.ie_eff, 10 + 85 * 1 / 20.0)
 
 
 def test_ie_and_bpl_can_be_given_directly():
-    res = emodel.rate_network(None, ie=5, bpl=10, loss_pct=1, jitter_buffer_ms=0)
+    res = emodel_network.rate_network(None, ie=5, bpl=10, loss_pct=1, jitter_buffer_ms=0)
     np.testing.assert_allclose(res.ie_eff, 5 + 90 / 11)
     with pytest.raises(EModelError, match="Ie"):
-        emodel.rate_network(None, loss_pct=1)
+        emodel_network.rate_network(None, loss_pct=1)
 
 
 def test_breakdown_sums_to_100():
-    res = emodel.rate_network("g729a", loss_pct=3, burst_ratio=1.7, delay_ms=120, jitter_ms=15)
+    res = emodel_network.rate_network(
+        "g729a", loss_pct=3, burst_ratio=1.7, delay_ms=120, jitter_ms=15
+    )
     total = res.r + sum(res.breakdown().values())
     np.testing.assert_allclose(total, 100.0, atol=1e-9)
     assert res.r_loss_delay > 0 and res.r_loss_packet > 0
@@ -191,22 +195,22 @@ def test_breakdown_sums_to_100():
 
 
 def test_mouth_to_ear_delay_adds_buffer_and_packetisation():
-    res = emodel.rate_network("g711", delay_ms=100, jitter_ms=30, packet_ms=20)
+    res = emodel_network.rate_network("g711", delay_ms=100, jitter_ms=30, packet_ms=20)
     net = res.network
     assert net["jitter_buffer_ms"] == 60.0
     assert net["mouth_to_ear_ms"] == 100 + 60 + 20
     assert res.inputs.ta == res.inputs.t == 180 and res.inputs.tr == 360
     # a small jitter still gets a buffer of one packet
-    small = emodel.rate_network("g711", jitter_ms=1, packet_ms=20).network
+    small = emodel_network.rate_network("g711", jitter_ms=1, packet_ms=20).network
     assert small["jitter_buffer_ms"] == 20.0 and small["late_loss_pct"] < 1e-6
 
 
 def test_late_packets_count_as_loss():
-    res = emodel.rate_network("g711", loss_pct=2, jitter_ms=30, packet_ms=20)
+    res = emodel_network.rate_network("g711", loss_pct=2, jitter_ms=30, packet_ms=20)
     late = res.network["late_loss_pct"]
     np.testing.assert_allclose(late, 100 * 0.5 * math.erfc(2 / (math.sqrt(math.pi / 2))))
     np.testing.assert_allclose(res.inputs.ppl, 100 * (1 - 0.98 * (1 - late / 100)))
-    no_jitter = emodel.rate_network("g711", loss_pct=2, packet_ms=20)
+    no_jitter = emodel_network.rate_network("g711", loss_pct=2, packet_ms=20)
     assert no_jitter.inputs.ppl == 2 and res.r < no_jitter.r
 
 
@@ -220,7 +224,7 @@ def test_jitter_buffer_model_against_simulated_gaussian_transit():
         j += (d - j) / 16
     mean_abs = float(np.mean(np.abs(np.diff(transit))))
     np.testing.assert_allclose(mean_abs, 2 * sigma / math.sqrt(math.pi), rtol=0.01)
-    buf, late = emodel.jitter_buffer(mean_abs)
+    buf, late = emodel_network.jitter_buffer(mean_abs)
     np.testing.assert_allclose(buf, 2 * mean_abs)
     np.testing.assert_allclose(late, 100 * np.mean(transit > buf), rtol=0.05)
     assert 0.5 * mean_abs < j < 1.5 * mean_abs  # the running estimate tracks the mean
@@ -228,7 +232,7 @@ def test_jitter_buffer_model_against_simulated_gaussian_transit():
 
 def test_gilbert_on_a_hand_counted_pattern():
     pattern = [0, 0, 1, 1, 0, 0, 0, 1, 1, 0]
-    g = emodel.gilbert_from_pattern(pattern)
+    g = emodel_network.gilbert_from_pattern(pattern)
     # received followed by a packet: indices 0,1,4,5,6 → 2 go lost; lost: 2,3,7,8 → 2 recover
     np.testing.assert_allclose([g.p, g.q], [2 / 5, 2 / 4])
     np.testing.assert_allclose(g.burst_ratio, 1 / (0.4 + 0.5))
@@ -249,7 +253,7 @@ def _gilbert_pattern(rng, n, p, q):
 def test_gilbert_estimate_recovers_synthetic_parameters(p, q):
     rng = np.random.default_rng(11)
     lost = _gilbert_pattern(rng, 200_000, p, q)
-    g = emodel.gilbert_from_pattern(lost)
+    g = emodel_network.gilbert_from_pattern(lost)
     np.testing.assert_allclose([g.p, g.q], [p, q], rtol=0.08)
     np.testing.assert_allclose(g.burst_ratio, 1 / (p + q), rtol=0.08)
     # equivalent estimator: mean loss-run length × (1 − loss fraction)
@@ -260,25 +264,25 @@ def test_gilbert_estimate_recovers_synthetic_parameters(p, q):
 
 def test_random_loss_has_burst_ratio_near_one():
     rng = np.random.default_rng(3)
-    g = emodel.gilbert_from_pattern(rng.random(200_000) < 0.05)
+    g = emodel_network.gilbert_from_pattern(rng.random(200_000) < 0.05)
     np.testing.assert_allclose(g.burst_ratio, 1.0, atol=0.03)
-    assert emodel.gilbert_from_pattern(np.zeros(50, bool)).burst_ratio == 1.0
+    assert emodel_network.gilbert_from_pattern(np.zeros(50, bool)).burst_ratio == 1.0
 
 
 def test_loss_pattern_drives_rate_network():
     pattern = np.zeros(1000, dtype=bool)
     pattern[100:104] = pattern[500:504] = True
-    res = emodel.rate_network("g711", loss_pattern=pattern, jitter_buffer_ms=0)
+    res = emodel_network.rate_network("g711", loss_pattern=pattern, jitter_buffer_ms=0)
     assert res.network["network_loss_pct"] == 0.8
-    g = emodel.gilbert_from_pattern(pattern)
+    g = emodel_network.gilbert_from_pattern(pattern)
     assert res.inputs.burst_r == g.burst_ratio > 3
 
 
 def test_bad_inputs_are_rejected():
     with pytest.raises(EModelError, match="empty"):
-        emodel.gilbert_from_pattern([])
+        emodel_network.gilbert_from_pattern([])
     with pytest.raises(EModelError, match="no received packet"):
-        emodel.gilbert_from_pattern([1, 1, 1])
+        emodel_network.gilbert_from_pattern([1, 1, 1])
     with pytest.raises(EModelError, match="ppl=120"):
         EModelInput(ppl=120)
     with pytest.raises(EModelError, match=r"burst_r=0\.5"):
@@ -286,11 +290,11 @@ def test_bad_inputs_are_rejected():
     with pytest.raises(EModelError, match="must be a finite number"):
         EModelInput(t=math.nan)
     with pytest.raises(EModelError, match="loss -1"):
-        emodel.rate_network("g711", loss_pct=-1)
+        emodel_network.rate_network("g711", loss_pct=-1)
     with pytest.raises(EModelError, match="must not exceed 100"):
-        emodel.rate_network("g711", loss_pct=101)
+        emodel_network.rate_network("g711", loss_pct=101)
     with pytest.raises(EModelError, match="jitter"):
-        emodel.rate_network("g711", jitter_ms=-3)
+        emodel_network.rate_network("g711", jitter_ms=-3)
 
 
 # --- perceptq emodel (CLI) ----------------------------------------------------------------
@@ -312,7 +316,9 @@ def test_cli_single_call_prints_r_mos_and_breakdown():
     args = ["emodel", "--codec", "g711", "--loss", "2", "--burst-ratio", "1.5"]
     res = runner.invoke(app, [*args, "--delay", "150", "--jitter", "30"])
     assert res.exit_code == 0, res.output
-    expect = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30)
+    expect = emodel_network.rate_network(
+        "g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30
+    )
     shown = {
         m.group(1).strip(): float(m.group(2))
         for m in re.finditer(r"^\s*([A-Za-z -]+?)\s+(-?\d+\.\d+)", res.stdout, re.M)
@@ -330,7 +336,7 @@ def test_cli_single_call_prints_r_mos_and_breakdown():
     assert f"({expect.category})" in res.stdout
     js = runner.invoke(app, [*args, "--json"])
     data = json.loads(js.stdout)
-    again = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5)
+    again = emodel_network.rate_network("g711", loss_pct=2, burst_ratio=1.5)
     np.testing.assert_allclose(data["r"], again.r, rtol=1e-12)
     assert data["category"] == again.category and "r_loss_other" in data
 
@@ -380,7 +386,9 @@ def test_cli_table_of_calls(tmp_path):
         "jitter",
     ]
     assert list(df["status"]) == ["ok", "ok", "ok", "error"]
-    expect = emodel.rate_network("g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30)
+    expect = emodel_network.rate_network(
+        "g711", loss_pct=2, burst_ratio=1.5, delay_ms=150, jitter_ms=30
+    )
     row = df.iloc[1]
     np.testing.assert_allclose([row["r"], row["mos"]], [expect.r, expect.mos], rtol=1e-12)
     for column, value in expect.breakdown().items():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from perceptq import emodel, g711, rtp
+from perceptq import emodel_network, g711, rtp
 
 HERE = Path(__file__).parent
 CLEAN = HERE.parent / "reference_audio" / "clean"
@@ -131,7 +131,7 @@ def test_clean_stream_with_wraps(tmp_path):
     assert s.src == "10.0.0.1:40000" and s.dst == "10.0.0.2:40002"
     np.testing.assert_allclose(s.duration_s, 0.02 * (call.n - 1), rtol=RTOL)
     np.testing.assert_allclose(s.packet_ms, 20.0)
-    expect = emodel.rate_network("g711", packet_ms=20.0)
+    expect = emodel_network.rate_network("g711", packet_ms=20.0)
     np.testing.assert_allclose([s.r, s.mos], [expect.r, expect.mos], rtol=RTOL)
     assert s.category == expect.category
 
@@ -163,7 +163,9 @@ def test_loss_and_burst_ratio_match_an_independent_count(tmp_path, bursty):
     np.testing.assert_allclose(s.burst_ratio, independent_burst_ratio(lost), rtol=RTOL)
     if bursty:
         assert s.burst_ratio > 1.5
-    expect = emodel.rate_network("g711", loss_pattern=lost, packet_ms=20.0, jitter_ms=s.jitter_ms)
+    expect = emodel_network.rate_network(
+        "g711", loss_pattern=lost, packet_ms=20.0, jitter_ms=s.jitter_ms
+    )
     np.testing.assert_allclose(s.mos, expect.mos, rtol=RTOL)
 
 
