@@ -21,18 +21,7 @@ from typing import Any
 
 from perceptq.errors import PerceptqError
 from perceptq.result import Score
-from perceptq.results import (  # noqa: F401 - result-table names, importable from here too
-    DIAG_COLUMNS,
-    FLOAT_COLUMNS,
-    FORMATS,
-    INT_COLUMNS,
-    RESULT_COLUMNS,
-    ResultWriter,
-    journal_path,
-    pair_row,
-    read_results,
-    table_format,
-)
+from perceptq.results import pair_row
 
 Scorer = Callable[..., Score]
 
@@ -81,7 +70,7 @@ class PairResult:
         return self.score is not None
 
     def to_row(self) -> dict[str, Any]:
-        """Return the result-table row: :data:`RESULT_COLUMNS`, metadata, then diagnostics."""
+        """Return the result-table row (columns of :mod:`perceptq.results`)."""
         return pair_row(self)
 
 

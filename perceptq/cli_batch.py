@@ -17,8 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from perceptq.batch import WorkerStartError, default_jobs, score_many
-from perceptq.pairing import (  # noqa: F401 - AUDIO_EXTENSIONS: importable from here too
-    AUDIO_EXTENSIONS,
+from perceptq.pairing import (
     BatchInputError,
     PairSpec,
     pairs_from_folders,

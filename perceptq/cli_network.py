@@ -146,7 +146,7 @@ def _write_table(df: Any, output: Path | None) -> None:
     if output is None:
         typer.echo(df.to_csv(index=False), nl=False)
         return
-    from perceptq.batch import table_format
+    from perceptq.results import table_format
 
     fmt = table_format(output)
     try:
@@ -177,7 +177,7 @@ def _table_mode(
         usable = ", ".join([*table.columns, "category"])
         raise _Usage(f"--group-by: unknown column(s) {', '.join(unknown)} (usable: {usable})")
     if output is not None:
-        from perceptq.batch import table_format
+        from perceptq.results import table_format
 
         try:
             table_format(output)
