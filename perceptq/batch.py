@@ -359,9 +359,32 @@ def _score_in_pool(
     in_flight: int,
     restart: Callable[[], cf.Executor] | None = None,
 ) -> Iterator[PairResult]:
+    """Score pairs on ``pool`` with at most ``in_flight`` futures pending.
+
+    With ``restart``, a worker that dies (crash, out of memory) takes its pool down: the
+    pool is replaced as soon as that is seen, and every pair the dead pool failed gets one
+    more try in the new pool; a pair that fails that way twice gets an error row.
+    """
     pending: dict[cf.Future, tuple[int, str, str, dict[str, Any]]] = {}
+    pool_of: dict[cf.Future, cf.Executor] = {}
+    retried: set[int] = set()
+    first_pool = pool
     source = enumerate(pairs)
-    exhausted = healthy = False
+    exhausted = any_result = False
+
+    def submit(index: int, ref: str, deg: str, meta: dict[str, Any]) -> None:
+        nonlocal pool
+        args = (_score_pair, index, ref, deg, mode, capture, scorer)
+        try:
+            future = pool.submit(*args)
+        except BrokenExecutor:
+            if restart is None:
+                raise
+            pool = restart()
+            future = pool.submit(*args)
+        pending[future] = (index, ref, deg, meta)
+        pool_of[future] = pool
+
     try:
         while pending or not exhausted:
             while not exhausted and len(pending) < in_flight:
@@ -370,31 +393,28 @@ def _score_in_pool(
                     exhausted = True
                     break
                 index, pair = item
-                ref, deg, meta = _normalise_pair(pair, index)
-                args = (_score_pair, index, ref, deg, mode, capture, scorer)
-                try:
-                    future = pool.submit(*args)
-                except BrokenExecutor:
-                    if restart is None:
-                        raise
-                    # a worker process died (crash, out of memory): the pairs it took
-                    # down were reported as errors; go on with a fresh pool
-                    pool, healthy = restart(), False
-                    future = pool.submit(*args)
-                pending[future] = (index, ref, deg, meta)
+                submit(index, *_normalise_pair(pair, index))
             if not pending:
                 break
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
+            for future in sorted(done, key=lambda f: pending[f][0]):
                 index, ref, deg, meta = pending.pop(future)
-                if restart is not None and not healthy and _broken(future):
-                    # no worker of this pool ever returned: starting them fails
-                    raise WorkerStartError(
-                        f"worker processes died before returning any result "
-                        f"({future.exception()}); in a script, call score_many under "
-                        "'if __name__ == \"__main__\":'"
-                    ) from future.exception()
-                healthy = healthy or not _broken(future)
+                owner = pool_of.pop(future)
+                if restart is not None and _broken(future):
+                    if not any_result and owner is first_pool:
+                        # no worker of the first pool ever returned: starting them fails
+                        raise WorkerStartError(
+                            f"worker processes died before returning any result "
+                            f"({future.exception()}); in a script, call score_many under "
+                            "'if __name__ == \"__main__\":'"
+                        ) from future.exception()
+                    if owner is pool:
+                        pool = restart()
+                    if index not in retried:
+                        retried.add(index)
+                        submit(index, ref, deg, meta)
+                        continue
+                any_result = any_result or not _broken(future)
                 yield _collect(future, index, ref, deg, meta, capture)
     finally:
         for future in pending:
