@@ -8,7 +8,7 @@ Then, each in a fresh process so start-up and peak memory are counted honestly:
 - ``perceptq jobs=1`` and ``perceptq jobs=2``: ``perceptq.score_many`` over the file
   paths, writing the result table as ``perceptq batch`` does (worker start-up included);
   jobs=1 scores in the calling process, once as is and once started with the environment
-  each worker process of jobs=2 gets (``perceptq.batch.WORKER_ENV``: one-thread numerical
+  each worker process of jobs=2 gets (``perceptq.batch.runner.WORKER_ENV``: one-thread numerical
   libraries, allocator settings), so the last ratio is the parallel speed-up alone;
 - ``pesq_batch`` (the reference package, 2 processes): reading the same files, then one
   call on the arrays.
@@ -56,7 +56,7 @@ def _utterances() -> list[np.ndarray]:
 def _degrade(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     from scipy import signal
 
-    from perceptq import g711
+    from perceptq.network import g711
 
     kind = k % 5
     if kind == 0:  # white noise at 5..35 dB SNR
@@ -116,8 +116,8 @@ def run_one(manifest: Path, what: str, mode: str) -> dict:
         scores = pesq_batch(RATE, refs, degs, mode, n_processor=2)
         ok = sum(isinstance(s, float) for s in scores)
     else:
-        from perceptq.batch import score_many
-        from perceptq.results import DIAG_COLUMNS, RESULT_COLUMNS, ResultWriter
+        from perceptq.batch.runner import score_many
+        from perceptq.batch.table import DIAG_COLUMNS, RESULT_COLUMNS, ResultWriter
 
         jobs = int(what.split("=")[1])
         out = manifest.parent / f"results-jobs{jobs}.csv"
@@ -150,10 +150,10 @@ def main() -> None:
         manifest = build(Path(tmp), args.pairs, args.seconds)
         # warm the numba disk cache once so no run pays for compilation
         subprocess.run(
-            [sys.executable, "-c", "from perceptq.model import warm_up; warm_up()"], check=True
+            [sys.executable, "-c", "from perceptq.p862.model import warm_up; warm_up()"], check=True
         )
         rows = {}
-        from perceptq.batch import WORKER_ENV
+        from perceptq.batch.runner import WORKER_ENV
 
         as_worker = {**WORKER_ENV, **os.environ}
         runs = {

@@ -39,7 +39,7 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 import perceptq
-from perceptq import model
+from perceptq.p862 import model
 model.warm_up()
 t1 = time.perf_counter()
 s = perceptq.score(sys.argv[1], sys.argv[2])

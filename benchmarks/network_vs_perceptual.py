@@ -2,7 +2,7 @@
 
 For each clean recording in reference_audio/clean/ and each condition (0, 1, 3, 5, 10 %
 random or bursty loss), a G.711 µ-law call is packetised (20 ms), packets are dropped,
-the call is written as a pcap and read back with ``perceptq.rtp`` (measured loss, burst
+the call is written as a pcap and read back with ``perceptq.network.rtp`` (measured loss, burst
 ratio, E-model MOS), the audio is extracted (lost packets as silence, and repeated) and
 scored against the reference with ``perceptq.score`` (narrowband). Averages over the
 recordings are printed as a table.
@@ -30,7 +30,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from perceptq import emodel_network, rtp, score
+from perceptq import score
+from perceptq.network import rtp
+from perceptq.network import transport as emodel_network
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = ROOT / "reference_audio" / "clean"

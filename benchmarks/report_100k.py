@@ -86,7 +86,7 @@ def main() -> None:
     synthetic_results(args.rows).to_csv(table, index=False)
     print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s -> {table}")
 
-    from perceptq.report import ReportOptions, write_report
+    from perceptq.report.html import ReportOptions, write_report
 
     options = ReportOptions(group_by=("site", "codec"))
     out = folder / "report.html"

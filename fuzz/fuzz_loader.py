@@ -4,7 +4,7 @@ Inputs are valid audio files (several formats, rates and channel counts, built f
 shipped clean speech) with mutated headers, truncations, appended junk and random byte
 runs, plus raw random bytes and odd in-memory arrays. The only acceptable outcomes:
 
-- ``perceptq.io.read_audio``: an ``Audio`` of finite float64 samples, or a PerceptqError;
+- ``perceptq.audio.io.read_audio``: an ``Audio`` of finite float64 samples, or a PerceptqError;
 - ``perceptq.score``: a Score with a finite MOS in [1, 4.65], or a PerceptqError.
 
 Anything else (another exception, a NaN score, a hang past the per-input deadline) is a
@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import perceptq
-from perceptq import io
+from perceptq.audio import io
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = ROOT / "reference_audio" / "clean" / "arctic_a0001.wav"

@@ -5,7 +5,8 @@ hierarchy.
 """
 
 from perceptq.api import pesq, score
-from perceptq.batch import PairResult, score_many
+from perceptq.batch.runner import score_many
+from perceptq.batch.table import PairResult
 from perceptq.errors import (
     AlignmentError,
     InputTooLongError,

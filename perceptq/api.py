@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 
-from perceptq import analysis, checks, preprocess
+from perceptq.audio import checks, preprocess
+from perceptq.audio.io import Audio, AudioInput, check_duration, load
+from perceptq.audio.source import ArraySource, Source, file_info, open_file
 from perceptq.errors import UnsupportedRateError
-from perceptq.io import Audio, AudioInput, check_duration, load
-from perceptq.longcall import SINGLE_PIECE_WINDOWS, WINDOW_S
+from perceptq.recording import scoring as analysis
+from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS, WINDOW_S
 from perceptq.result import InputInfo, Score
-from perceptq.source import ArraySource, Source, file_info, open_file
 
 
 def _info(audio, resampled: bool) -> InputInfo:
@@ -81,7 +82,7 @@ def score(
         ``locate=True`` and the reference is not in the recording, or a long pair that
         cannot be aligned at all.
     """
-    from perceptq import model  # the perceptual pipeline (numba kernels behind it)
+    from perceptq.p862 import model  # the perceptual pipeline (numba kernels behind it)
 
     if not window_s > 0:
         raise ValueError(f"window_s={window_s!r} must be a positive number of seconds")
@@ -124,6 +125,13 @@ def score(
     )
 
 
+def warm_up() -> None:
+    """Load (or compile, the first time ever) the models' numba kernels in this process."""
+    from perceptq.p862 import model
+
+    model.warm_up()
+
+
 def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
     """Drop-in for the reference package's ``pesq(fs, ref, deg, mode)``: returns MOS-LQO.
 
@@ -131,7 +139,7 @@ def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
     the pair is scored in one piece (no windowing, diagnostics or drift analysis); use
     :func:`score` for other rates, long recordings and diagnostics.
     """
-    from perceptq import model
+    from perceptq.p862 import model
 
     if fs not in (8000, 16000):
         raise UnsupportedRateError(f"fs={fs!r}: pesq() accepts 8000 or 16000 Hz; use score()")

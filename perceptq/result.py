@@ -114,9 +114,9 @@ class Score:
         Reasons why the result may be less trustworthy than usual.
     diagnostics : dict
         Measured figures with a plain-language ``hint`` when out of range
-        (see :mod:`perceptq.diagnostics`).
+        (see :mod:`perceptq.recording.diagnostics`).
     timeline : tuple of dict
-        MOS per utterance, and per window or occurrence (see :mod:`perceptq.timeline`).
+        MOS per utterance, and per window or occurrence (see :mod:`perceptq.recording.timeline`).
     windows : tuple of dict
         Long calls: one row per scored window (the MOS is their mean).
     occurrences : tuple of dict

@@ -1,7 +1,7 @@
 """Write reference_audio/degraded/<condition>/<stem>.wav and pairs.csv from clean/.
 
 Deterministic: the same clean files always give byte-identical outputs. The degradations
-are the ones the fidelity corpus uses (tests/corpus.py, built on perceptq.g711, numpy,
+are the ones the fidelity corpus uses (tests/corpus.py, built on perceptq.network.g711, numpy,
 scipy and soxr). Run from anywhere: ``python reference_audio/make_degraded.py [OUT_DIR]``
 (default: this folder).
 """

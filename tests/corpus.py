@@ -28,7 +28,7 @@ import soxr
 from numpy.typing import NDArray
 from scipy import signal
 
-from perceptq import g711
+from perceptq.network import g711
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN_DIR = ROOT / "reference_audio" / "clean"

@@ -1,0 +1,320 @@
+"""Input sanity checks: refuse a reference without speech, and say when a score is less
+trustworthy than usual (the entries of ``Score.warnings``).
+
+None of this changes the score; it only inspects the signals. The speech-activity measure
+here is deliberately simple (20 ms frame levels after removing DC and hum below 100 Hz):
+it is used for the checks only, never by the model.
+
+Warnings produced (each starts with the input's name):
+
+- the file was truncated (header longer than the data);
+- samples beyond ±1.0 full scale; a clipped reference;
+- channels that differ and were averaged to mono;
+- a silent degraded signal; active-speech levels more than 20 dB apart;
+- less than 1 s of active speech in the reference;
+- a degraded signal much longer than the reference;
+- reference speech left outside every aligned utterance (not scored).
+
+The "resampled" warning is made by :func:`perceptq.api.score`, where resampling happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from perceptq.audio.io import MAX_ABS_SAMPLE, Audio, truncation_note
+from perceptq.errors import InvalidAudioError, NoSpeechError
+
+#: Frame length of the activity measure, seconds.
+FRAME_S = 0.020
+#: Frames quieter than this (dB re full scale, after DC removal) count as digital silence.
+SILENCE_DB = -100.0
+#: A reference whose frame levels vary less than this (dB, 98th minus 10th percentile)
+#: is steady (tone, hum, stationary noise) rather than speech.
+STEADY_SPREAD_DB = 6.0
+#: Active frames are within this many dB of the loudest frame...
+ACTIVE_RANGE_DB = 35.0
+#: ...and at least this many dB above the noise floor (10th percentile).
+ACTIVE_ABOVE_FLOOR_DB = 6.0
+#: Less active speech than this in the reference gives a warning, seconds.
+MIN_ACTIVE_SPEECH_S = 1.0
+#: Active-speech level difference that gives a warning, dB.
+MAX_LEVEL_DIFF_DB = 20.0
+#: Fraction of samples sitting at the peak (in runs) above which a reference is clipped.
+CLIPPED_FRACTION = 1e-3
+#: Degraded longer than this multiple of the reference (and 1 s more) gives a warning.
+MAX_LENGTH_RATIO = 2.0
+#: Unscored reference speech that gives a warning: seconds, and fraction of active speech.
+MAX_UNSCORED_S, MAX_UNSCORED_FRACTION = 0.5, 0.2
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Frame levels of one signal and which frames are active speech."""
+
+    levels_db: NDArray[np.float64]
+    active: NDArray[np.bool_]
+    frame_s: float
+    mean: float = 0.0
+
+    @property
+    def peak_db(self) -> float:
+        """Loudest frame level (dB re full scale); -inf for an empty signal."""
+        return float(self.levels_db.max()) if self.levels_db.size else -np.inf
+
+    @property
+    def active_s(self) -> float:
+        """Seconds of active speech."""
+        return float(np.count_nonzero(self.active)) * self.frame_s
+
+    @property
+    def active_level_db(self) -> float:
+        """Mean power of the active frames (all frames if none is active), dB re full scale."""
+        lv = self.levels_db[self.active] if self.active.any() else self.levels_db
+        if lv.size == 0:
+            return -np.inf
+        return float(10 * np.log10(np.mean(10 ** (lv / 10))))
+
+    @property
+    def spread_db(self) -> float:
+        """98th minus 10th percentile of the frame levels, dB."""
+        if self.levels_db.size == 0:
+            return 0.0
+        hi, lo = np.percentile(self.levels_db, [98, 10])
+        return float(hi - lo)
+
+
+def activity(x: NDArray[np.float64], fs: int) -> Activity:
+    """Frame levels (dB re full scale) of mono ``x`` after removing DC and content < 100 Hz."""
+    return activity_of_blocks(lambda: iter((np.asarray(x, dtype=np.float64),)), fs)
+
+
+def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: int) -> Activity:
+    """:func:`activity` of a signal given as consecutive mono blocks; ``blocks()`` is
+    called twice (the mean, then the levels), so memory stays bounded for long signals."""
+    total, n_total = 0.0, 0
+    for b in blocks():
+        total += float(np.sum(b))
+        n_total += b.shape[0]
+    mean = total / max(n_total, 1)
+    from scipy import signal  # imported on use: scipy.signal is slow to import
+
+    sos = signal.butter(2, 100.0, "highpass", fs=fs, output="sos")
+    zi = np.zeros((sos.shape[0], 2))
+    n = max(1, round(FRAME_S * fs))
+    carry, parts = np.zeros(0), []
+    for b in blocks():
+        y, zi = signal.sosfilt(sos, np.asarray(b, dtype=np.float64) - mean, zi=zi)
+        y = np.concatenate((carry, y))
+        m = y.shape[0] // n
+        parts.append(np.mean(y[: m * n].reshape(m, n) ** 2, axis=1))
+        carry = y[m * n:]
+    power = np.concatenate(parts) if parts else np.zeros(0)
+    levels = 10 * np.log10(np.maximum(power, 1e-30))
+    if levels.size:
+        floor = np.percentile(levels, 10)
+        threshold = max(levels.max() - ACTIVE_RANGE_DB, floor + ACTIVE_ABOVE_FLOOR_DB, SILENCE_DB)
+        active = levels > threshold
+    else:
+        active = np.zeros(0, dtype=bool)
+    return Activity(levels, active, n / fs, mean)
+
+
+def require_speech(ref: NDArray[np.float64], fs: int, name: str) -> Activity:
+    """Return the reference's :class:`Activity`, or raise :class:`NoSpeechError` when it is
+    silent, a constant (DC) value, or a steady signal (tone, hum, stationary noise)."""
+    return _require_speech(activity(ref, fs), lambda: ref[: 4 * fs], fs, name)
+
+
+def _require_speech(
+    act: Activity, excerpt: Callable[[], NDArray[np.float64]], fs: int, name: str
+) -> Activity:
+    hint = "the reference must be the clean speech recording the degraded signal came from"
+    if act.peak_db < SILENCE_DB:
+        what = (
+            "it is a constant (DC) value with no signal on top"
+            if act.mean != 0
+            else "it is silent (all samples zero)"
+        )
+        raise NoSpeechError(f"{name}: no speech in the reference: {what}; {hint}")
+    if act.spread_db < STEADY_SPREAD_DB:
+        raise NoSpeechError(
+            f"{name}: no speech in the reference: its level is steady within "
+            f"{act.spread_db:.1f} dB ({_steady_kind(excerpt(), fs)}), while speech has "
+            f"syllables and pauses; {hint}"
+        )
+    return act
+
+
+def _steady_kind(x: NDArray[np.float64], fs: int) -> str:
+    """Describe a steady signal: a tone at f Hz, or noise."""
+    from scipy import signal
+
+    f, p = signal.welch(x - np.mean(x), fs=fs, nperseg=min(4096, x.shape[0]))
+    if p.sum() <= 0:
+        return "a steady signal"
+    k = int(np.argmax(p))
+    near = slice(max(0, k - 3), k + 4)
+    if p[near].sum() >= 0.8 * p.sum():
+        return f"a tone at {np.sum(f[near] * p[near]) / p[near].sum():.0f} Hz"
+    return "steady noise"
+
+
+def _peak_runs_fraction(x: NDArray[np.float64], peak: float) -> float:
+    """Fraction of samples in runs of >= 3 consecutive samples at (within 0.1 % of) the peak."""
+    at = np.abs(x) >= 0.999 * peak
+    run = at[:-2] & at[1:-1] & at[2:]
+    return float(np.count_nonzero(run)) / max(1, x.shape[0])
+
+
+def _beyond_full_scale(name: str, peak: float, what: str = "samples") -> str:
+    return (
+        f"{name}: {what} exceed ±1.0 full scale (peak {peak:.3g}); accepted as is since the "
+        "model normalises level, but a fixed-point copy would clip"
+    )
+
+
+def _sample_warnings(audio: Audio, *, is_reference: bool) -> list[str]:
+    out = list(audio.notes)
+    x = audio.samples
+    peak = float(np.max(np.abs(x)))
+    if peak > 1.0:
+        n = int(np.count_nonzero(np.abs(x) > 1.0))
+        out.append(_beyond_full_scale(audio.name, peak, f"{n} sample(s)"))
+    if is_reference and peak > 0:
+        frac = _peak_runs_fraction(x if x.ndim == 1 else np.abs(x).max(axis=1), peak)
+        if frac > CLIPPED_FRACTION:
+            out.append(
+                f"{audio.name}: the reference looks clipped ({100 * frac:.2f}% of samples sit "
+                f"at its peak ±{peak:.3g}); the score assumes an undistorted reference"
+            )
+    if x.ndim == 2 and x.shape[1] > 1:
+        spread = float(np.max(np.abs(x - x[:, :1])))
+        if spread > 0.01 * max(peak, 1e-12):
+            out.append(
+                f"{audio.name}: its {x.shape[1]} channels differ and were averaged to mono; "
+                "score each channel separately if they hold different talkers"
+            )
+    return out
+
+
+def input_warnings(
+    ref_audio: Audio,
+    deg_audio: Audio,
+    ref: NDArray[np.float64],
+    deg: NDArray[np.float64],
+    fs: int,
+) -> list[str]:
+    """Warnings about the inputs, from the read audio and the model-rate mono signals.
+
+    Raises
+    ------
+    NoSpeechError
+        If the reference is silent, constant, or a steady tone or noise.
+    """
+    ref_act = require_speech(ref, fs, ref_audio.name)
+    out = _sample_warnings(ref_audio, is_reference=True)
+    out += _sample_warnings(deg_audio, is_reference=False)
+    out += _pair_warnings(ref_audio.name, deg_audio.name, ref_act, activity(deg, fs))
+    out += _length_warnings(deg_audio.name, ref.shape[0], deg.shape[0], fs)
+    return out
+
+
+def source_warnings(ref, deg, *, located: bool = False) -> list[str]:
+    """:func:`input_warnings` for streamed model-rate sources (long recordings scored in
+    windows, :class:`perceptq.audio.source.Source`): read block by block, bounded memory.
+
+    ``located``: the degraded recording holds the reference several times, so its length
+    is expected to differ.
+
+    Raises
+    ------
+    InvalidAudioError
+        If an input's samples reach beyond ±``io.MAX_ABS_SAMPLE``.
+    NoSpeechError
+        If the reference is silent, constant, or a steady tone or noise.
+    """
+    out = []
+    for src in (ref, deg):
+        peak = max(src.clip.peaks, default=0.0)
+        if not peak <= MAX_ABS_SAMPLE:
+            raise InvalidAudioError(
+                f"{src.name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "
+                f"±{MAX_ABS_SAMPLE:g}); the file is corrupt or the samples are mis-scaled"
+            )
+        if peak > 1.0:
+            out.append(_beyond_full_scale(src.name, peak))
+        if Path(src.name).is_file():
+            note = truncation_note(
+                Path(src.name), round(src.duration_s * src.original_rate), src.original_rate
+            )
+            out += [note] if note else []
+    ref_act = _require_speech(
+        activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs, ref.name
+    )
+    out += _pair_warnings(ref.name, deg.name, ref_act, activity_of_blocks(deg.blocks, deg.fs))
+    if not located:
+        out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
+    return out
+
+
+def _pair_warnings(ref_name: str, deg_name: str, ref_act: Activity, deg_act: Activity
+                   ) -> list[str]:
+    out = []
+    if deg_act.peak_db < SILENCE_DB:
+        out.append(f"{deg_name}: the degraded signal is silent (all samples zero): "
+                   "nothing of the reference speech comes through")
+    else:
+        diff = deg_act.active_level_db - ref_act.active_level_db
+        if abs(diff) > MAX_LEVEL_DIFF_DB:
+            out.append(
+                f"{deg_name}: active speech level is {abs(diff):.1f} dB "
+                f"{'above' if diff > 0 else 'below'} the reference's "
+                f"({deg_act.active_level_db:.1f} vs {ref_act.active_level_db:.1f} dBFS); "
+                "level mismatches beyond 20 dB make the score less reliable"
+            )
+    if ref_act.active_s < MIN_ACTIVE_SPEECH_S:
+        out.append(
+            f"{ref_name}: only {ref_act.active_s:.2f} s of active speech in the reference;"
+            f" scores on less than {MIN_ACTIVE_SPEECH_S:g} s of speech are unreliable"
+        )
+    return out
+
+
+def _length_warnings(deg_name: str, n_ref: int, n_deg: int, fs: int) -> list[str]:
+    if n_deg > MAX_LENGTH_RATIO * n_ref + fs:
+        return [
+            f"{deg_name}: lasts {n_deg / fs:.1f} s, {n_deg / n_ref:.1f}× the reference "
+            f"({n_ref / fs:.1f} s); only the part aligned to the reference is scored"
+        ]
+    return []
+
+
+def result_warnings(
+    utterances: Sequence, ref: NDArray[np.float64], fs: int, *, name: str = "reference"
+) -> list[str]:
+    """Warnings about the alignment: reference speech outside every aligned utterance.
+
+    ``utterances`` are :class:`perceptq.result.Utterance` (``start_s``/``end_s`` in
+    reference time).
+    """
+    act = activity(ref, fs)
+    if not act.active.any():
+        return []
+    t = (np.flatnonzero(act.active) + 0.5) * act.frame_s
+    covered = np.zeros(t.shape[0], dtype=bool)
+    for u in utterances:
+        covered |= (t >= u.start_s) & (t <= u.end_s)
+    unscored = float(np.count_nonzero(~covered)) * act.frame_s
+    if unscored > MAX_UNSCORED_S and unscored > MAX_UNSCORED_FRACTION * act.active_s:
+        return [
+            f"{name}: {unscored:.2f} s of the {act.active_s:.2f} s of reference speech lie "
+            f"outside the {len(utterances)} aligned utterance(s) and were not scored "
+            "(is the degraded signal cut short or missing speech?)"
+        ]
+    return []

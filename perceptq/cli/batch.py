@@ -1,0 +1,429 @@
+"""``perceptq batch``: score folders or a manifest of pairs into a result table.
+
+Exit codes: 0 every pair scored; 1 some pairs failed (error rows); 2 bad usage or an
+unreadable input folder, manifest or output; 3 some pair scored below ``--fail-below``
+(takes precedence over 1); 130 interrupted (rows written so far are kept).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perceptq.batch.pairing import (
+    BatchInputError,
+    PairSpec,
+    pairs_from_folders,
+    pairs_from_manifest,
+)
+from perceptq.batch.runner import WorkerStartError, default_jobs, score_many
+from perceptq.batch.table import (
+    DIAG_COLUMNS,
+    RESULT_COLUMNS,
+    ResultWriter,
+    error_row,
+    journal_path,
+    read_results,
+    rows_to_resume,
+    table_format,
+)
+
+EXIT_INTERRUPTED = 130
+#: Seconds between two plain progress lines (when stderr is not a terminal).
+PROGRESS_INTERVAL_S = 10.0
+#: Seconds to wait for a Dask scheduler to answer.
+SCHEDULER_TIMEOUT_S = 15
+
+
+# --- progress ----------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress on stderr: a rich bar when interactive, else a plain line every so often."""
+
+    def __init__(self, total: int, *, quiet: bool, interval_s: float = 10.0) -> None:
+        from perceptq.cli.common import err_console
+
+        self.total, self.done, self.errors = total, 0, 0
+        self.quiet, self.interval_s = quiet, interval_s
+        self.console = err_console
+        self.start = self.last = self.first = time.monotonic()
+        self.bar: Any = None
+
+    def begin(self) -> None:
+        """Start the clock (and the bar, on a terminal)."""
+        self.start = self.last = time.monotonic()
+        if not self.quiet and self.console.is_terminal and self.total:
+            from rich import progress as bar
+
+            self.bar = bar.Progress(
+                bar.TextColumn("scoring"),
+                bar.BarColumn(),
+                bar.MofNCompleteColumn(),
+                bar.TextColumn("{task.fields[rate]}"),
+                bar.TextColumn("ETA"),
+                bar.TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.task = self.bar.add_task("scoring", total=self.total, rate="")
+            self.bar.start()
+
+    def say(self, text: str) -> None:
+        """Print a line on stderr (unless quiet)."""
+        if not self.quiet:
+            self.console.print(f"perceptq batch: {text}", markup=False, highlight=False)
+
+    def rate(self) -> float:
+        """Pairs per second since the first pair finished (start-up excluded)."""
+        elapsed = time.monotonic() - self.first if self.done > 1 else 0.0
+        return (self.done - 1) / elapsed if elapsed > 0 else 0.0
+
+    def status(self, *, final: bool = False) -> str:
+        """One line: done/total, errors, pairs per second, then ETA or the total time."""
+        counts = f"{self.done}/{self.total} pairs, {self.errors} error(s)"
+        if final:
+            elapsed = time.monotonic() - self.start
+            return f"{counts} in {elapsed:.1f} s"
+        rate = self.rate()
+        left = (self.total - self.done) / rate if rate > 0 else math.inf
+        eta = f"ETA {left:.0f} s" if math.isfinite(left) else "ETA ?"
+        return f"{counts}, {rate:.2f} pairs/s, {eta}"
+
+    def advance(self, ok: bool) -> None:
+        """Count one finished pair."""
+        self.done += 1
+        self.errors += not ok
+        if self.done == 1:
+            self.first = time.monotonic()
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, rate=f"{self.rate():.2f} pairs/s")
+        elif time.monotonic() - self.last >= self.interval_s:
+            self.last = time.monotonic()
+            self.say(self.status())
+
+    def stop(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def default_output(folder: Path | None = None) -> Path:
+    """A new CSV name in ``folder`` (default: the current folder) that does not exist yet."""
+    folder = folder or Path.cwd()
+    stem = f"perceptq-results-{datetime.now():%Y%m%d-%H%M%S}"
+    path, n = folder / f"{stem}.csv", 1
+    while path.exists() or Path(journal_path(path)).exists():
+        n += 1
+        path = folder / f"{stem}-{n}.csv"
+    return path
+
+
+def _resumed_rows(output: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of an earlier run's output with status ok, one per pair."""
+    try:
+        return rows_to_resume(output, columns)
+    except (OSError, ValueError) as exc:
+        raise BatchInputError(f"cannot resume from {output}: {exc}") from None
+
+
+def _folder_of(specs: list[PairSpec]) -> dict[str, str]:
+    return {s.degraded: Path(s.degraded_path or s.degraded).parent.name for s in specs}
+
+
+def _open_scheduler(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise BatchInputError(
+            "--scheduler needs dask.distributed: pip install 'perceptq[dask]'"
+        ) from None
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except Exception as exc:  # connection refused, timeout, bad address
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise BatchInputError(f"cannot connect to Dask scheduler {address!r}: {reason}") from None
+
+
+def _row(result: Any, spec: PairSpec) -> dict[str, Any]:
+    row = result.to_row()
+    row.update(reference=spec.reference, degraded=spec.degraded, **spec.extras)
+    return row
+
+
+def run_batch(
+    specs: list[PairSpec],
+    output: Path,
+    columns: list[str],
+    *,
+    keep: list[dict[str, Any]],
+    mode: str,
+    jobs: int | None,
+    executor: Any,
+    progress: Progress,
+    _scorer: Any = None,
+) -> bool:
+    """Score ``specs`` into ``output``; return False when interrupted by Ctrl-C."""
+    try:
+        writer = ResultWriter(output, columns, keep=keep)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise BatchInputError(f"{output}: cannot write output ({reason})") from None
+    todo = [s for s in specs if s.error is None]
+    results = None
+    progress.begin()
+    try:
+        for spec in specs:
+            if spec.error is not None:
+                writer.write(error_row(spec.reference, spec.degraded, spec.error, spec.extras))
+                progress.advance(ok=False)
+        pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
+        results = score_many(pairs, mode=mode, jobs=jobs, executor=executor, _scorer=_scorer)
+        for result in results:
+            writer.write(_row(result, todo[result.index]))
+            progress.advance(ok=result.ok)
+    except KeyboardInterrupt:
+        return False
+    finally:
+        if results is not None:
+            results.close()
+        progress.stop()
+        writer.close()
+    return True
+
+
+def _summarise(output: Path, specs: list[PairSpec], group_by: list[str]) -> Any:
+    from perceptq.batch.summary import summarise
+
+    table = read_results(output)
+    if "folder" in group_by and "folder" not in table.columns:
+        folders = _folder_of(specs)
+        table["folder"] = [
+            folders.get(d, Path(d).parent.name) for d in table["degraded"].astype(str)
+        ]
+    return table, summarise(table, group_by=group_by)
+
+
+def _parse_group_by(text: str | None, columns: list[str]) -> list[str]:
+    names = [c.strip() for c in (text or "").split(",") if c.strip()]
+    unknown = [c for c in names if c not in columns and c != "folder"]
+    if unknown:
+        extras = [c for c in columns if c not in RESULT_COLUMNS and c not in DIAG_COLUMNS]
+        usable = ", ".join([*extras, "folder", "mode", "category"])
+        raise BatchInputError(
+            f"--group-by: unknown column(s) {', '.join(unknown)} (usable: {usable})"
+        )
+    return names
+
+
+def batch(
+    ref_dir: Annotated[
+        Path | None, typer.Argument(help="Folder of reference (clean) files.", show_default=False)
+    ] = None,
+    deg_dir: Annotated[
+        Path | None, typer.Argument(help="Folder of degraded files.", show_default=False)
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="CSV with columns reference, degraded (paths relative to the manifest's "
+            "folder or absolute) and any others, which are copied to the output.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Result table: .csv, .jsonl or .parquet. Default: a new "
+            "perceptq-results-<date>-<time>.csv in the current folder.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Skip pairs already scored (status ok) in --output.")
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes (default: all cores); with --scheduler, pairs in flight "
+            "are at most twice this.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = "auto",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786)."),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Summarise per group: manifest columns, or 'folder' (the degraded "
+            "file's folder name); several separated by commas."
+        ),
+    ] = None,
+    fail_below: Annotated[
+        float | None,
+        typer.Option(help="List the pairs with MOS below this value and exit with code 3."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+) -> None:
+    """Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table."""
+    from perceptq.cli.common import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
+
+    client = None
+    try:
+        _check_options(mode, fail_below, resume, output)
+        specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
+        columns = [*RESULT_COLUMNS, *extras, *DIAG_COLUMNS]
+        groups = _parse_group_by(group_by, columns)
+        output = output or default_output()
+        _check_output(output)
+        keep = _resumed_rows(output, columns) if resume else []
+        done = {(r["reference"], r["degraded"]) for r in keep}
+        todo = [s for s in specs if s.key not in done]
+        if jobs is None and sum(s.error is None for s in todo) <= 1:
+            jobs = 1  # no worker processes to start for a single pair
+        client = _open_scheduler(scheduler) if scheduler else None
+        progress = Progress(len(todo), quiet=quiet, interval_s=PROGRESS_INTERVAL_S)
+        skipped = f", {len(specs) - len(todo)} already done" if resume else ""
+        progress.say(f"{len(todo)} pair(s) to score{skipped}, on {_where(scheduler, jobs)}")
+        progress.say(f"writing {output}")
+        finished = run_batch(
+            todo,
+            output,
+            columns,
+            keep=keep,
+            mode=mode,
+            jobs=jobs,
+            executor=client.get_executor(pure=False) if client is not None else None,
+            progress=progress,
+            _scorer=_SCORER,
+        )
+        if not finished:
+            raise KeyboardInterrupt
+        progress.say(f"finished: {progress.status(final=True)}")
+        table, summary = _summarise(output, specs, groups)
+    except BatchInputError as exc:
+        raise fail(str(exc)) from None
+    except WorkerStartError as exc:
+        raise fail(f"{exc} (try --jobs 1)", EXIT_SOME_FAILED) from None
+    except KeyboardInterrupt:
+        if output is None or not output.exists():
+            raise fail("interrupted before any pair was scored", EXIT_INTERRUPTED) from None
+        raise fail(
+            f"interrupted: {output} keeps the rows written so far; run the same command "
+            f"with --resume -o {output} to score the rest",
+            EXIT_INTERRUPTED,
+        ) from None
+    finally:
+        if client is not None:
+            client.close()
+    n_below = _report(table, summary, output, fail_below=fail_below, quiet=quiet)
+    if n_below:
+        raise typer.Exit(EXIT_THRESHOLD)
+    if summary["overall"]["errors"]:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+#: Scoring function; None means perceptq.score. Plumbing tests replace it.
+_SCORER: Any = None
+
+
+def _where(scheduler: str | None, jobs: int | None) -> str:
+    if scheduler:
+        return f"Dask scheduler {scheduler}"
+    return f"{jobs} job(s)" if jobs else f"{default_jobs()} job(s) (all cores)"
+
+
+def _check_options(mode: str, fail_below: float | None, resume: bool, output: Path | None) -> None:
+    if mode not in ("auto", "nb", "wb"):
+        raise BatchInputError(f"--mode {mode!r}: expected auto, nb or wb")
+    if fail_below is not None and not math.isfinite(fail_below):
+        raise BatchInputError(f"--fail-below {fail_below!r}: expected a number")
+    if resume and output is None:
+        raise BatchInputError("--resume needs -o/--output naming the earlier result file")
+
+
+def _collect_specs(
+    ref_dir: Path | None, deg_dir: Path | None, manifest: Path | None
+) -> tuple[list[PairSpec], list[str]]:
+    if manifest is not None:
+        if ref_dir is not None or deg_dir is not None:
+            raise BatchInputError("give either REF_DIR DEG_DIR or --manifest, not both")
+        return pairs_from_manifest(manifest)
+    if ref_dir is None or deg_dir is None:
+        raise BatchInputError("give REF_DIR and DEG_DIR, or --manifest pairs.csv")
+    return pairs_from_folders(ref_dir, deg_dir), []
+
+
+def _check_output(output: Path) -> None:
+    if output.is_dir():
+        raise BatchInputError(f"{output}: output is a folder, expected a file name")
+    try:
+        table_format(output)
+    except ValueError as exc:
+        raise BatchInputError(str(exc)) from None
+    folder = output.parent
+    if not folder.is_dir():
+        raise BatchInputError(f"{output}: cannot write output (folder {folder} does not exist)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BatchInputError(f"{output}: cannot write output (folder {folder} is read-only)")
+
+
+def _report(
+    table: Any, summary: dict, output: Path, *, fail_below: float | None, quiet: bool
+) -> int:
+    """Print the summary, the first error rows and the pairs below the bar; count the latter."""
+    from perceptq.batch.summary import below, format_summary
+    from perceptq.cli.common import err_console
+
+    if not quiet:
+        typer.echo(format_summary(summary))
+        typer.echo(f"results: {output}")
+    errors = table[table["status"] != "ok"]
+    for _, row in errors.head(10).iterrows():
+        err_console.print(f"perceptq: error row: {row['error']}", markup=False)
+    if len(errors) > 10:
+        err_console.print(
+            f"perceptq: ... {len(errors) - 10} more error row(s) in {output}", markup=False
+        )
+    if fail_below is None:
+        return 0
+    low = below(table, fail_below)
+    if len(low):
+        typer.echo(f"{len(low)} pair(s) below MOS {fail_below:g}:")
+        for _, row in low.iterrows():
+            typer.echo(f"  {row['mos']:.3f}  {row['degraded']}  (reference {row['reference']})")
+    return len(low)
+
+
+BATCH_HELP = "\n\n".join(
+    [
+        "Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table.",
+        "Each audio file under DEG_DIR (recursively) is paired with the file of the same "
+        "relative path under REF_DIR, else with the only reference of the same file-name "
+        "stem. Rows are written as pairs finish, so an interrupted run keeps its rows; run "
+        "the same command with --resume to score only what is missing. A summary of the "
+        "whole table (per group with --group-by) is printed at the end.",
+        "Exit codes: 0 every pair scored; 1 some pairs failed (error rows in the output); "
+        "2 bad usage or an unreadable input folder, manifest or output; 3 a pair scored "
+        "below --fail-below (takes precedence over 1); 130 interrupted.",
+    ]
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``batch`` command to the perceptq CLI."""
+    app.command("batch", help=BATCH_HELP)(batch)

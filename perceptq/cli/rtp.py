@@ -1,0 +1,213 @@
+"""``perceptq rtp``: RTP streams of a packet capture, their network MOS (G.107 E-model)
+and, with a reference, the perceptual score of their G.711 audio.
+
+Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable or
+RTP-less capture. Registered by :func:`perceptq.cli.emodel.register`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perceptq.cli.common import EXIT_SOME_FAILED, UsageError, err_console, fail, write_table
+from perceptq.result import _jsonable  # NaN → null, numpy scalars → numbers
+
+#: Columns of the stream table (``--output``/``--json``), in order.
+STREAM_COLUMNS = [
+    "capture",
+    "ssrc",
+    "src",
+    "dst",
+    "payload_type",
+    "codec",
+    "packets",
+    "expected",
+    "lost",
+    "loss_pct",
+    "burst_ratio",
+    "jitter_ms",
+    "duration_s",
+    "r",
+    "mos",
+    "category",
+]
+
+
+def _ports(text: str | None) -> set[int] | None:
+    if not text:
+        return None
+    ports: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise UsageError(
+                f"--ports {text!r}: expected numbers or ranges, e.g. 5004,16384-16482"
+            ) from None
+        if not (0 < a <= b < 65536):
+            raise UsageError(f"--ports {text!r}: ports must lie in 1 … 65535")
+        ports.update(range(a, b + 1))
+    return ports
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return format(value, spec)
+
+
+def _print_streams(streams: list[Any], perceptual: bool) -> None:
+    header = [
+        "ssrc",
+        "src -> dst",
+        "codec",
+        "packets",
+        "expected",
+        "lost",
+        "loss %",
+        "burst",
+        "jitter ms",
+        "dur s",
+        "R",
+        "MOS-CQE",
+        "category",
+    ]
+    if perceptual:
+        header.append("MOS-LQO")
+    rows = []
+    for s in streams:
+        row = [
+            f"{s.ssrc:#010x}",
+            f"{s.src} -> {s.dst}",
+            s.codec,
+            str(s.packets),
+            str(s.expected),
+            str(s.lost),
+            _fmt(s.loss_pct, ".2f"),
+            _fmt(s.burst_ratio, ".2f"),
+            _fmt(s.jitter_ms, ".2f"),
+            _fmt(s.duration_s, ".1f"),
+            _fmt(s.r, ".1f"),
+            _fmt(s.mos, ".2f"),
+            s.category or "-",
+        ]
+        if perceptual:
+            row.append(_fmt(s.perceptual_mos, ".2f"))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        typer.echo(
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
+
+
+_O = typer.Option
+_RTP_HELP = {
+    "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
+    "payload_type": "Dynamic payload type N=codec or N=codec/clock, e.g. 96=pcmu (repeatable).",
+    "output": "Also write the stream table (.csv, .jsonl, .parquet).",
+    "conceal": "With --extract: repeat the last packet over lost ones instead of silence.",
+    "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",
+}
+
+
+def rtp_command(
+    capture: Annotated[Path, typer.Argument(help="Packet capture (.pcap or .pcapng).")],
+    ports: Annotated[str | None, _O(help=_RTP_HELP["ports"])] = None,
+    payload_type: Annotated[list[str] | None, _O(help=_RTP_HELP["payload_type"])] = None,
+    delay: Annotated[float, _O(help="One-way network delay for the E-model, ms.")] = 0.0,
+    min_packets: Annotated[int, _O(help="Skip streams with fewer packets.")] = 10,
+    as_json: Annotated[bool, _O("--json", help="Print the stream table as JSON.")] = False,
+    output: Annotated[Path | None, _O("--output", "-o", help=_RTP_HELP["output"])] = None,
+    extract: Annotated[Path | None, _O(help="Write each G.711 stream to DIR as WAV.")] = None,
+    conceal: Annotated[bool, _O(help=_RTP_HELP["conceal"])] = False,
+    reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
+) -> None:
+    """RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).
+
+    Streams are found per SSRC on --ports or by a heuristic. The one-way network delay is
+    unknown in a capture (--delay, default 0); the jitter buffer is modelled as for
+    `perceptq emodel`. With --reference the G.711 streams are decoded and scored with the
+    perceptual model, and both MOS are printed side by side. Exit codes: 0 ok; 1 some
+    stream could not be rated or scored; 2 bad usage, unreadable or RTP-less capture.
+    """
+    import dataclasses
+
+    from perceptq.errors import PerceptqError
+    from perceptq.network import rtp
+
+    try:
+        port_set = _ports(ports)
+        if not (math.isfinite(delay) and delay >= 0):
+            raise UsageError(f"--delay {delay!r}: expected a one-way delay in ms, >= 0")
+        pts = dict(rtp.parse_payload_type(s) for s in payload_type or [])
+        if reference is not None and not reference.is_file():
+            raise UsageError(f"{reference}: reference file not found")
+        report = rtp.analyse_capture(
+            capture, ports=port_set, payload_types=pts, min_packets=min_packets, delay_ms=delay
+        )
+    except (UsageError, rtp.CaptureError) as exc:
+        raise fail(str(exc)) from None
+    if not report.streams:
+        for note in report.notes[:-1]:
+            err_console.print(f"perceptq: note: {note}", markup=False)
+        raise fail(report.notes[-1] if report.notes else f"{capture}: no RTP stream found")
+    streams = report.streams
+    failed = sum(math.isnan(s.mos) for s in streams)
+    if extract is not None or reference is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                wavs = rtp.extract_audio(report, extract or tmp, payload_types=pts, conceal=conceal)
+            except OSError as exc:
+                raise fail(f"{extract}: cannot write audio ({exc.strerror or exc})") from None
+            if extract is not None:
+                for path in wavs.values():
+                    err_console.print(f"perceptq: wrote {path}", markup=False)
+            if reference is not None:
+                from perceptq import api
+
+                scored = []
+                for s in streams:
+                    wav = wavs.get((s.ssrc, s.src, s.dst))
+                    failed += wav is None  # not G.711: no audio to score
+                    if wav is not None:
+                        try:
+                            mos = api.score(reference, wav, mode="nb").mos
+                        except PerceptqError as exc:
+                            report.notes.append(f"SSRC {s.ssrc:#010x}: not scored: {exc}")
+                            mos, failed = math.nan, failed + 1
+                        s = dataclasses.replace(s, perceptual_mos=mos)
+                    scored.append(s)
+                streams = scored
+    for note in report.notes + [f"SSRC {s.ssrc:#010x}: {s.note}" for s in streams if s.note]:
+        err_console.print(f"perceptq: note: {note}", markup=False)
+    columns = STREAM_COLUMNS + (["perceptual_mos"] if reference is not None else [])
+    rows = [{c: s.to_row()[c] for c in columns} for s in streams]
+    if output is not None:
+        import pandas as pd
+
+        try:
+            write_table(pd.DataFrame(rows, columns=columns), output)
+        except (UsageError, ValueError) as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_jsonable(rows)))
+    else:
+        _print_streams(streams, reference is not None)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``rtp`` to the perceptq CLI."""
+    app.command("rtp")(rtp_command)

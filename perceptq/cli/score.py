@@ -1,0 +1,79 @@
+"""``perceptq score REF DEG``: one pair, its MOS, delays, diagnostics and warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perceptq import api
+from perceptq.cli.common import Mode, err_console, fail
+from perceptq.errors import PerceptqError
+
+
+def score(
+    reference: Annotated[Path, typer.Argument(help="Reference (clean source) audio file.")],
+    degraded: Annotated[Path, typer.Argument(help="Degraded audio file (or recording) to judge.")],
+    mode: Annotated[
+        Mode, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")
+    ] = Mode.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+    timeline: Annotated[bool, typer.Option(
+        "--timeline", help="Print MOS per utterance (and per window or occurrence).")] = False,
+    locate: Annotated[bool, typer.Option(
+        "--locate", help="DEGRADED is a longer recording: find and score every occurrence "
+        "of REFERENCE in it.")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write a picture of the result (PNG/SVG/PDF by extension).",
+        dir_okay=False)] = None,
+    window: Annotated[float, typer.Option(
+        "--window", min=1.0, help="Seconds of speech per window for long recordings.")] = 10.0,
+) -> None:
+    """Score DEGRADED against REFERENCE and print MOS-LQO, its label, raw score, delays and
+    diagnostics (with hints when a figure is out of the normal range)."""
+    from perceptq.recording import diagnostics as diag
+    from perceptq.recording import timeline as tl
+
+    try:
+        result = api.score(reference, degraded, mode=mode.value, locate=locate, window_s=window)
+    except PerceptqError as exc:
+        raise fail(str(exc)) from None
+    if plot is not None:
+        from perceptq.report.plot import plot_score
+
+        try:
+            plot_score(result, reference, degraded, plot)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{plot}: cannot write the plot ({exc})") from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    typer.echo(f"MOS-LQO   {result.mos:.3f}  ({result.category})")
+    typer.echo(f"raw       {result.raw:.3f}")
+    typer.echo(f"mode      {result.mode} @ {result.sample_rate} Hz")
+    if len(result.utterances) <= 12:
+        delays = ", ".join(f"{u.delay_ms:.1f}" for u in result.utterances)
+    else:
+        d = [u.delay_ms for u in result.utterances]
+        delays = f"{min(d):.1f} .. {max(d):.1f}, mean {sum(d) / len(d):.1f}"
+    typer.echo(f"delay ms  {delays}  ({len(result.utterances)} utterance(s))")
+    for occ in result.occurrences:
+        typer.echo(f"found at  {occ['offset_s']:.3f} s  MOS {occ['mos']:.3f} ({occ['category']})")
+    if result.windows:
+        w = [r["mos"] for r in result.windows]
+        typer.echo(f"windows   {len(w)}, MOS {min(w):.2f} .. {max(w):.2f}")
+    for line in diag.format_lines(result.diagnostics):
+        typer.echo(line)
+    if timeline:
+        typer.echo(tl.format_table(result.timeline))
+    if plot is not None:
+        typer.echo(f"plot      {plot}")
+    for w in result.warnings:
+        err_console.print(f"perceptq: warning: {w}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``score`` to the perceptq CLI."""
+    app.command("score")(score)

@@ -1,0 +1,74 @@
+"""Stage: padded buffers, level normalisation and the listening-device input filter.
+
+Signals live in padded buffers laid out as ``[sb zeros | signal | pad + sb zeros]``
+(design note §0); ``n_padded`` = len(signal) + 2 sb.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from perceptq.p862 import tables
+from perceptq.p862._kernels import _biquad_cascade_kernel
+from perceptq.p862.config import TARGET_POWER, ModelConfig
+
+
+def padded_buffer(x: NDArray[np.float64], cfg: ModelConfig) -> NDArray[np.float64]:
+    """Place ``x`` into a zero buffer of length len(x) + 2 sb + pad."""
+    buf = np.zeros(x.shape[0] + 2 * cfg.sb + cfg.pad)
+    buf[cfg.sb : cfg.sb + x.shape[0]] = x
+    return buf
+
+
+def curve_filter(
+    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, curve: str
+) -> NDArray[np.float64]:
+    """Zero-phase FFT-domain filter with a (Hz, dB) curve normalised at 1 kHz (§4.1).
+
+    Filters the signal plus its zero tail (n_signal + pad samples) circularly over the
+    next power-of-two length, so the output spills into the tail. Returns a new buffer.
+    """
+    n = n_signal + cfg.pad
+    size = 1 << int(np.ceil(np.log2(n)))
+    spec = scipy.fft.rfft(buf[cfg.sb : cfg.sb + n], size)
+    freq_pts, db_pts = tables.curve(curve)
+    freqs = np.arange(spec.shape[0]) * cfg.fs / size
+    gain_db = np.interp(freqs, freq_pts, db_pts) - np.interp(1000.0, freq_pts, db_pts)
+    spec *= 10.0 ** (gain_db / 20.0)
+    out = buf.copy()
+    out[cfg.sb : cfg.sb + n] = scipy.fft.irfft(spec, size)[:n]
+    return out
+
+
+def normalise_level(
+    buf: NDArray[np.float64], n_signal: int, max_padded: int, cfg: ModelConfig
+) -> NDArray[np.float64]:
+    """Scale a buffer so that its 350-3250 Hz mean square is 1e7 (§3).
+
+    The mean is taken over the longer signal's length (``max_padded``), as the model
+    defines it.
+    """
+    filtered = curve_filter(buf, n_signal, cfg, "align_filter")
+    seg = filtered[cfg.sb : cfg.sb + n_signal + cfg.pad]
+    power = float(np.sum(seg * seg)) / (max_padded - 2 * cfg.sb + cfg.pad)
+    if power <= 0:
+        return buf.copy()
+    return buf * np.sqrt(TARGET_POWER / power)
+
+
+def input_filter(
+    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, mode: str
+) -> NDArray[np.float64]:
+    """Listening-device filter: IRS receive (nb, §4.2) or edge ramps + high-pass (wb, §4.3)."""
+    if mode == "nb":
+        return curve_filter(buf, n_signal, cfg, "irs_receive_filter")
+    out = buf.copy()
+    s0, e = cfg.sb, cfg.sb + n_signal
+    ramp = np.arange(1, 16) / 16.0
+    k = min(15, n_signal)
+    out[s0 : s0 + k] *= ramp[:k]
+    out[e - k : e] *= ramp[:k][::-1]
+    out[s0:e] = _biquad_cascade_kernel(np.ascontiguousarray(out[s0:e]), tables.wb_input_sos(cfg.fs))
+    return out

@@ -1,0 +1,82 @@
+"""Stage: perceptual model front end (design note §11.1-§11.4).
+
+Framing, power spectra, Bark warping (pitch power density) and the partial compensation
+of the system's frequency response. Loudness and disturbance per frame are computed by
+:mod:`perceptq.p862.disturbance` with the numba kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from perceptq.p862.config import ModelConfig
+from perceptq.p862.tables import BarkTable
+
+SILENCE_SUM = 500.0  # §11.1: 5-sample absolute sum that marks the first/last sound
+
+
+def frame_range(ref: NDArray[np.float64], max_padded: int, cfg: ModelConfig) -> tuple[int, int]:
+    """(start_frame, stop_frame) of the frames that enter the score (§11.1)."""
+    half = max_padded // 2
+    n = max_padded - 2 * cfg.sb + cfg.pad
+    a = np.abs(ref)
+    head = a[cfg.sb : cfg.sb + half + 5]
+    sums = np.convolve(head, np.ones(5), mode="valid")[:half]
+    hits = np.flatnonzero(sums >= SILENCE_SUM)
+    skip_start = int(hits[0]) if hits.size else half
+    last = max_padded - cfg.sb + cfg.pad - 1
+    tail = a[max(last - half - 4, 0) : last + 1][::-1]
+    sums = np.convolve(tail, np.ones(5), mode="valid")[:half]
+    hits = np.flatnonzero(sums >= SILENCE_SUM)
+    skip_end = int(hits[0]) if hits.size else half
+    return skip_start // cfg.hop, (n - skip_end) // cfg.hop - 1
+
+
+def hann(n: int) -> NDArray[np.float64]:
+    """Periodic Hann window of length n."""
+    return 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
+
+
+def power_spectra(
+    x: NDArray[np.float64], starts: NDArray[np.int64], valid: NDArray[np.bool_], cfg: ModelConfig
+) -> NDArray[np.float64]:
+    """Power spectra (n_frames, nf/2) of Hann-windowed frames at ``starts``; DC bin and
+    invalid frames are zero (§11.2)."""
+    nf = cfg.nf
+    out = np.zeros((starts.shape[0], nf // 2))
+    idx = np.flatnonzero(valid)
+    if idx.size:
+        win = hann(nf)
+        chunk = 4096
+        for c in range(0, idx.size, chunk):
+            sel = idx[c : c + chunk]
+            frames = x[starts[sel, None] + np.arange(nf)] * win
+            spec = scipy.fft.rfft(frames, axis=1)[:, : nf // 2]
+            out[sel] = spec.real**2 + spec.imag**2
+    out[:, 0] = 0.0
+    return out
+
+
+def bark_warp(power: NDArray[np.float64], bark: BarkTable, cfg: ModelConfig) -> NDArray[np.float64]:
+    """Pitch power density (n_frames, n_bands): scaled sums of FFT bins per band (§11.3)."""
+    edges = np.concatenate(([0], np.cumsum(bark.n_bins)[:-1])).astype(np.int64)
+    return np.add.reduceat(power, edges, axis=1) * (cfg.sp * bark.correction)
+
+
+def compensate_frequency_response(
+    ppd_ref: NDArray[np.float64], ppd_deg: NDArray[np.float64], n_total: int, bark: BarkTable
+) -> NDArray[np.float64]:
+    """Reference pitch power density scaled by the system's average band gain (§11.4).
+
+    Averages run over non-silent frames, counting only values above 100 x the hearing
+    threshold, divided by the fixed frame count ``n_total``.
+    """
+    thr = 100.0 * bark.abs_thresh
+    audible_ref = np.where(ppd_ref[:, 1:] > thr[1:], ppd_ref[:, 1:], 0.0).sum(axis=1)
+    loud = audible_ref >= 1e7
+    avg_ref = np.where(ppd_ref[loud] > thr, ppd_ref[loud], 0.0).sum(axis=0) / n_total
+    avg_deg = np.where(ppd_deg[loud] > thr, ppd_deg[loud], 0.0).sum(axis=0) / n_total
+    gain = np.clip((avg_deg + 1000.0) / (avg_ref + 1000.0), 0.01, 100.0)
+    return ppd_ref * gain

@@ -1,0 +1,86 @@
+"""The three ways of scoring a pair, each returning a :class:`Score` with timeline,
+diagnostics and drift: one piece (normal files), window by window (long calls), and
+occurrence by occurrence (``locate``). :mod:`perceptq.api` picks one."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from perceptq.audio.source import ArraySource, Source
+from perceptq.errors import AlignmentError
+from perceptq.recording import diagnostics, drift, longcall, timeline
+from perceptq.result import InputInfo, Score
+
+
+def source_info(src: Source) -> InputInfo:
+    """How a source was read."""
+    return InputInfo(name=src.name, original_sample_rate=src.original_rate,
+                     channels=src.channels, resampled=src.original_rate != src.fs,
+                     duration_s=src.duration_s, sample_format=src.sample_format)
+
+
+def _drift_of(ref: Source, deg: Source) -> float:
+    try:
+        line = drift.estimate(ref, deg, drift.envelope(ref), drift.envelope(deg))
+    except AlignmentError:
+        return math.nan
+    return longcall.nan_if_unreliable(line)
+
+
+def single(out, ref: ArraySource, deg: ArraySource, **extra: Any) -> Score:
+    """Score of a pair scored in one piece, with timeline, diagnostics and drift added.
+
+    The MOS is the model's, untouched; the extras are measured beside it.
+    """
+    fs = out.fs
+    ppm = _drift_of(ref, deg)
+    meas = diagnostics.Measures(fs)
+    trend = 0.0 if math.isnan(ppm) else ppm * 1e-3  # ms of delay per second
+    diagnostics.measure(meas, ref.x, deg.x, out.utterances, out.frame_times_s,
+                        out.frame_disturbance,
+                        delays_ms=[u.delay_ms - trend * u.start_s for u in out.utterances])
+    diag = diagnostics.summarise(meas, clipping_fraction=deg.clip.fraction(),
+                                 drift_ppm=ppm, drift_compensated=False)
+    rows = timeline.utterance_rows(out.utterances, out.frame_times_s, out.frame_disturbance,
+                                   out.frame_asymmetric_disturbance, out.mode)
+    return out.to_score(diagnostics=diag, timeline=tuple(rows), drift_ppm=ppm, **extra)
+
+
+def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
+             warnings: tuple[str, ...] = ()) -> Score:
+    """Score a long pair window by window (see :mod:`perceptq.recording.longcall`)."""
+    segments, line, meas, warn = longcall.score_windows(ref, deg, mode, window_s=window_s)
+    fields = longcall.combine(segments, ref.fs, mode, "window")
+    ppm = longcall.nan_if_unreliable(line)
+    diag = diagnostics.summarise(meas, clipping_fraction=deg.clip.fraction(), drift_ppm=ppm,
+                                 drift_compensated=abs(line.ppm) >= drift.COMPENSATE_PPM)
+    windows = fields.pop("segments")
+    return Score(**fields, windows=windows, diagnostics=diag, drift_ppm=ppm,
+                 reference_info=source_info(ref), degraded_info=source_info(deg),
+                 warnings=(*warnings, *warn))
+
+
+def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = ()) -> Score:
+    """Find every occurrence of ``ref`` in ``rec`` and score each.
+
+    See :mod:`perceptq.recording.locate`.
+
+    Utterance times are reference times and their delays include the occurrence's offset;
+    frame times and the timeline's occurrence rows are recording times.
+    """
+    from perceptq.recording import locate
+
+    segments, rows, meas, warn = locate.score_occurrences(ref, rec, mode)
+    offsets = [s.deg_start / rec.fs for s in segments]
+    fields = longcall.combine(segments, rec.fs, mode, "occurrence", frame_offsets_s=offsets,
+                              reference_time=False)
+    fields.pop("segments")
+    ppm = float(np.median([r["drift_ppm"] for r in rows]))
+    diag = diagnostics.summarise(meas, clipping_fraction=rec.clip.fraction(), drift_ppm=ppm,
+                                 drift_compensated=any(r["drift_compensated"] for r in rows))
+    return Score(**fields, occurrences=tuple(rows), diagnostics=diag, drift_ppm=ppm,
+                 reference_info=source_info(ref), degraded_info=source_info(rec),
+                 warnings=(*warnings, *warn))

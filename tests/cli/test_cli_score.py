@@ -1,0 +1,55 @@
+"""`perceptq score` command-line behaviour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from typer.testing import CliRunner
+
+from perceptq.cli import app
+
+CLEAN = Path(__file__).parents[2] / "reference_audio" / "clean"
+runner = CliRunner()
+
+
+def _pair(tmp_path: Path) -> tuple[Path, Path]:
+    ref = sorted(CLEAN.glob("*.wav"))[0]
+    x, fs = sf.read(ref)
+    rng = np.random.default_rng(2)
+    deg = tmp_path / "noisy deg é.wav"
+    sf.write(deg, x + 0.02 * rng.standard_normal(len(x)), fs)
+    return ref, deg
+
+
+def test_score_prints_mos_label_raw_and_delay(tmp_path):
+    ref, deg = _pair(tmp_path)
+    res = runner.invoke(app, ["score", str(ref), str(deg), "--mode", "nb"])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "MOS-LQO" in out and "raw" in out and "delay ms" in out
+    mos = float(out.split()[1])
+    assert 1.0 < mos < 4.6
+    assert any(label in out for label in ("Excellent", "Good", "Fair", "Poor", "Bad"))
+
+
+def test_score_json_is_score_to_dict(tmp_path):
+    ref, deg = _pair(tmp_path)
+    res = runner.invoke(app, ["score", str(ref), str(deg), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["mode"] == "wb" and d["sample_rate"] == 16000
+    assert {"mos", "raw", "category", "utterances", "frame_disturbance"} <= set(d)
+
+
+def test_score_missing_file_is_one_line_exit_2(tmp_path):
+    ref, _ = _pair(tmp_path)
+    missing = tmp_path / "nope.wav"
+    res = runner.invoke(app, ["score", str(ref), str(missing)])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope.wav" in lines[0] and "not found" in lines[0]
+    assert "Traceback" not in res.stderr
