@@ -66,9 +66,69 @@ class PairSpec:
     error: str | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
-        """Identity of the pair in a result table (used by ``--resume``)."""
-        return (self.reference, self.degraded)
+    def key(self) -> tuple[str, ...]:
+        """Identity of the row in a result table (used by ``--resume``): the paths as
+        written and the manifest's extra columns, so that a manifest naming one pair on
+        several rows (a test repeated over days) has one row per manifest row."""
+        return row_key({"reference": self.reference, "degraded": self.degraded, **self.extras})
+
+
+def row_key(row: dict, extras: list[str] | None = None) -> tuple[str, ...]:
+    """Identity of a result or manifest row: reference, degraded, then the extra columns
+    (``extras``: their names; default every key but the two paths, in order)."""
+    names = [k for k in row if k not in ("reference", "degraded")] if extras is None else extras
+    cells = [row.get("reference"), row.get("degraded"), *(row.get(c) for c in names)]
+    return tuple("" if v is None else str(v) for v in cells)
+
+
+@dataclass
+class ResumePlan:
+    """What a resumed run does with an earlier output's rows.
+
+    ``keep``: rows written again as they are (ok rows of a manifest row, then ``stray``);
+    ``todo``: the pairs still to score (never scored, or an error row to retry);
+    ``stray``: rows that match no row of the current input (the manifest changed since the
+    earlier run, or named a row fewer times): kept as they are, never re-scored;
+    ``retried``: error rows that are replaced by scoring their pair again.
+    """
+
+    keep: list[dict] = field(default_factory=list)
+    todo: list[PairSpec] = field(default_factory=list)
+    stray: list[dict] = field(default_factory=list)
+    retried: int = 0
+
+
+def plan_resume(specs: list[PairSpec], earlier: list[dict], extras: list[str]) -> ResumePlan:
+    """Match an earlier output's rows to the input's rows, one to one.
+
+    Each input row (a manifest row, or a file pair) takes one earlier row with the same
+    :func:`row_key`, an ok row first: an ok row is kept, an error row is retried, and an
+    input row without one is scored. A manifest that names the same row N times thus gets
+    N rows. Earlier rows left over match no input row and are kept (nothing written is
+    ever dropped by a resume).
+    """
+    from collections import defaultdict, deque
+
+    ok: dict[tuple, deque] = defaultdict(deque)
+    failed: dict[tuple, deque] = defaultdict(deque)
+    for row in earlier:
+        (ok if row.get("status") == "ok" else failed)[row_key(row, extras)].append(row)
+    plan = ResumePlan()
+    for spec in specs:
+        key = spec.key
+        if ok[key]:
+            plan.keep.append(ok[key].popleft())
+            continue
+        if failed[key]:
+            failed[key].popleft()
+            plan.retried += 1
+        plan.todo.append(spec)
+    for bucket in (ok, failed):
+        plan.stray += [row for rows in bucket.values() for row in rows]
+    order = {id(row): i for i, row in enumerate(earlier)}
+    plan.stray.sort(key=lambda row: order[id(row)])
+    plan.keep += plan.stray
+    return plan
 
 
 def _is_audio(name: str) -> bool:

@@ -3,7 +3,7 @@
 One row per pair: :data:`RESULT_COLUMNS`, any manifest extras, then :data:`DIAG_COLUMNS`.
 :class:`ResultWriter` writes rows to CSV, JSONL or Parquet as they arrive (Parquet keeps a
 journal side file until it is complete), :func:`read_results` reads any of them back, and
-:func:`rows_to_resume` picks the rows a resumed run keeps.
+:func:`rows_to_resume` reads back an earlier run's rows for ``--resume``.
 """
 
 from __future__ import annotations
@@ -296,9 +296,10 @@ def _read_parquet(path: str) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def rows_to_resume(path: str | os.PathLike, columns: list[str]) -> list[dict[str, Any]]:
-    """Rows with status ok of an earlier output at ``path``, one per pair.
+    """Every row of an earlier output at ``path`` (ok and error rows, duplicates too).
 
-    Returns ``[]`` when there is no earlier output (nor its journal).
+    Returns ``[]`` when there is no earlier output (nor its journal). Which rows a resumed
+    run keeps is decided by :func:`perceptq.batch.pairing.plan_resume`.
 
     Raises
     ------
@@ -314,8 +315,7 @@ def rows_to_resume(path: str | os.PathLike, columns: list[str]) -> list[dict[str
         raise ValueError(
             "its columns differ from this batch's (another manifest?); write to a new output file"
         )
-    ok = earlier[earlier["status"] == "ok"].drop_duplicates(["reference", "degraded"])
-    return ok.to_dict("records")
+    return earlier.to_dict("records")
 
 
 class ResultWriter:

@@ -19,8 +19,10 @@ import typer
 from perceptq.batch.pairing import (
     BatchInputError,
     PairSpec,
+    ResumePlan,
     pairs_from_folders,
     pairs_from_manifest,
+    plan_resume,
 )
 from perceptq.batch.runner import WorkerStartError, default_jobs, score_many
 from perceptq.batch.table import (
@@ -128,12 +130,27 @@ def default_output(folder: Path | None = None) -> Path:
     return path
 
 
-def _resumed_rows(output: Path, columns: list[str]) -> list[dict[str, Any]]:
-    """Rows of an earlier run's output with status ok, one per pair."""
+def _resume(
+    output: Path, columns: list[str], specs: list[PairSpec], extras: list[str]
+) -> ResumePlan:
+    """Match the rows of an earlier run's output to this run's input rows."""
     try:
-        return rows_to_resume(output, columns)
+        earlier = rows_to_resume(output, columns)
     except (OSError, ValueError) as exc:
         raise BatchInputError(f"cannot resume from {output}: {exc}") from None
+    return plan_resume(specs, earlier, extras)
+
+
+def _warn_stray(plan: ResumePlan, output: Path) -> None:
+    if plan.stray:
+        from perceptq.cli.common import err_console
+
+        err_console.print(
+            f"perceptq: warning: {len(plan.stray)} row(s) of {output} match no row of this "
+            "batch's input (the manifest or the folders changed since that run): kept as "
+            "they are, not scored again",
+            markup=False,
+        )
 
 
 def _folder_of(specs: list[PairSpec]) -> dict[str, str]:
@@ -250,7 +267,12 @@ def batch(
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Skip pairs already scored (status ok) in --output.")
+        bool,
+        typer.Option(
+            help="Keep the rows already scored (status ok) in --output and score the other "
+            "input rows (a row is its paths and manifest columns; repeated rows count "
+            "separately). Rows matching no input row are kept, with a warning."
+        ),
     ] = False,
     jobs: Annotated[
         int | None,
@@ -290,9 +312,9 @@ def batch(
         groups = _parse_group_by(group_by, columns)
         output = output or default_output()
         _check_output(output)
-        keep = _resumed_rows(output, columns) if resume else []
-        done = {(r["reference"], r["degraded"]) for r in keep}
-        todo = [s for s in specs if s.key not in done]
+        plan = _resume(output, columns, specs, extras) if resume else ResumePlan(todo=specs)
+        keep, todo = plan.keep, plan.todo
+        _warn_stray(plan, output)
         if jobs is None and sum(s.error is None for s in todo) <= 1:
             jobs = 1  # no worker processes to start for a single pair
         client = _open_scheduler(scheduler) if scheduler else None
