@@ -35,8 +35,12 @@ from perceptq.batch.table import (
     rows_to_resume,
     table_format,
 )
+from perceptq.cli.common import Command, Mode
 
 EXIT_INTERRUPTED = 130
+#: How --mode is shown in the help: the choices, as ``perceptq score`` shows them (the
+#: value is checked here, so that a bad one is a one-line error like every other).
+MODE_CHOICES = "<" + "|".join(m.value for m in Mode) + ">"
 #: Seconds between two plain progress lines (when stderr is not a terminal).
 PROGRESS_INTERVAL_S = 10.0
 #: Seconds to wait for a Dask scheduler to answer.
@@ -262,13 +266,14 @@ def batch(
         typer.Option(
             "--output",
             "-o",
-            help="Result table: .csv, .jsonl or .parquet. Default: a new "
-            "perceptq-results-<date>-<time>.csv in the current folder.",
+            help="Result table: .csv, .jsonl or .parquet. Default: a new CSV in the "
+            "current folder named after the date and time (perceptq-results-DATE-TIME.csv).",
         ),
     ] = None,
     resume: Annotated[
         bool,
         typer.Option(
+            "--resume",
             help="Keep the rows already scored (status ok) in --output and score the other "
             "input rows (a row is its paths and manifest columns; repeated rows count "
             "separately). Rows matching no input row are kept, with a warning."
@@ -283,7 +288,10 @@ def batch(
             show_default=False,
         ),
     ] = None,
-    mode: Annotated[str, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = "auto",
+    mode: Annotated[
+        str,
+        typer.Option(metavar=MODE_CHOICES, help="nb, wb, or auto (wb when rate >= 16 kHz)."),
+    ] = "auto",
     scheduler: Annotated[
         str | None,
         typer.Option(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786)."),
@@ -448,4 +456,4 @@ BATCH_HELP = "\n\n".join(
 
 def register(app: typer.Typer) -> None:
     """Add the ``batch`` command to the perceptq CLI."""
-    app.command("batch", help=BATCH_HELP)(batch)
+    app.command("batch", help=BATCH_HELP, cls=Command)(batch)

@@ -19,6 +19,7 @@ from perceptq.cli.common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_THRESHOLD,
+    Command,
     UsageError,
     err_console,
     fail,
@@ -188,6 +189,17 @@ def _table_mode(
     return EXIT_SOME_FAILED if len(errors) else EXIT_OK
 
 
+EMODEL_HELP = "\n\n".join([
+    "Network MOS (ITU-T G.107 E-model, MOS-CQE) from loss, burst ratio, delay, jitter and "
+    "codec.",
+    "Prints R, MOS-CQE, its category and the R points lost to delay, codec, packet loss and "
+    "the rest. Mouth-to-ear delay = --delay + jitter buffer + one packet; packets later than "
+    "the jitter buffer count as lost (Gaussian transit-time model, see "
+    "perceptq.network.transport).",
+    "With --input, rates every row of a CSV of calls (missing cells take the options' "
+    "values), writes the table and a summary, and with --fail-below lists the calls below it.",
+    "Exit codes: 0 ok; 1 some rows failed; 2 bad usage or input; 3 a MOS below --fail-below.",
+])
 _O = typer.Option
 _EM_HELP = {
     "codec": "Codec (g711, g711-noplc, g729a, g723.1, ...).",
@@ -217,15 +229,7 @@ def emodel_command(
     group_by: Annotated[str | None, _O(help=_EM_HELP["group_by"])] = None,
     fail_below: Annotated[float | None, _O(help="With --input: exit 3 below this MOS.")] = None,
 ) -> None:
-    """Network MOS (ITU-T G.107 E-model, MOS-CQE) from loss, burst ratio, delay, jitter and codec.
-
-    Prints R, MOS-CQE, its category and the R points lost to delay, codec, packet loss and
-    the rest. Mouth-to-ear delay = --delay + jitter buffer + one packet; packets later than
-    the jitter buffer count as lost (Gaussian transit-time model, see perceptq.network.transport).
-    With --input, rates every row of a CSV of calls (missing cells take the options'
-    values), writes the table and a summary. Exit codes: 0 ok; 1 some rows failed;
-    2 bad usage or input; 3 a MOS below --fail-below.
-    """
+    """Network MOS of a call, or of every row of ``--input`` (see ``EMODEL_HELP``)."""
     from perceptq.network.emodel import EModelError
     from perceptq.network.transport import rate_network
 
@@ -259,4 +263,4 @@ def emodel_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``emodel`` to the perceptq CLI."""
-    app.command("emodel")(emodel_command)
+    app.command("emodel", help=EMODEL_HELP, cls=Command)(emodel_command)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from perceptq.cli.common import Command
+
 _HELP = (
     "Write one self-contained HTML report (opens offline) over RESULTS: headline figures, "
     "MOS histogram, per-group comparison (--group-by), trend over time, alert episodes, "
@@ -100,4 +102,4 @@ def report(
 
 def register(app: typer.Typer) -> None:
     """Add the ``report`` command to ``app``."""
-    app.command("report", help=_HELP)(report)
+    app.command("report", help=_HELP, cls=Command)(report)

@@ -15,7 +15,14 @@ from typing import Annotated, Any
 
 import typer
 
-from perceptq.cli.common import EXIT_SOME_FAILED, UsageError, err_console, fail, write_table
+from perceptq.cli.common import (
+    EXIT_SOME_FAILED,
+    Command,
+    UsageError,
+    err_console,
+    fail,
+    write_table,
+)
 from perceptq.result import _jsonable  # NaN → null, numpy scalars → numbers
 
 #: Columns of the stream table (``--output``/``--json``), in order.
@@ -111,12 +118,23 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
         )
 
 
+RTP_HELP = "\n\n".join([
+    "RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).",
+    "Streams are found per SSRC on --ports or by a heuristic. The one-way network delay is "
+    "unknown in a capture (--delay, default 0); the jitter buffer is modelled as for "
+    "perceptq emodel. With --reference the G.711 streams are decoded and scored with the "
+    "perceptual model, and both MOS are printed side by side.",
+    "Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable "
+    "or RTP-less capture.",
+])
 _O = typer.Option
 _RTP_HELP = {
     "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
     "payload_type": "Dynamic payload type N=codec or N=codec/clock, e.g. 96=pcmu (repeatable).",
     "output": "Also write the stream table (.csv, .jsonl, .parquet).",
-    "conceal": "With --extract: repeat the last packet over lost ones instead of silence.",
+    "conceal": "When decoding G.711 audio (--extract, --reference): fill each lost packet "
+    "with a repeat of the last received one instead of silence. This changes the written "
+    "WAV files and the MOS-LQO scored with --reference, not the network MOS-CQE.",
     "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",
 }
 
@@ -130,17 +148,10 @@ def rtp_command(
     as_json: Annotated[bool, _O("--json", help="Print the stream table as JSON.")] = False,
     output: Annotated[Path | None, _O("--output", "-o", help=_RTP_HELP["output"])] = None,
     extract: Annotated[Path | None, _O(help="Write each G.711 stream to DIR as WAV.")] = None,
-    conceal: Annotated[bool, _O(help=_RTP_HELP["conceal"])] = False,
+    conceal: Annotated[bool, _O("--conceal", help=_RTP_HELP["conceal"])] = False,
     reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
 ) -> None:
-    """RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).
-
-    Streams are found per SSRC on --ports or by a heuristic. The one-way network delay is
-    unknown in a capture (--delay, default 0); the jitter buffer is modelled as for
-    `perceptq emodel`. With --reference the G.711 streams are decoded and scored with the
-    perceptual model, and both MOS are printed side by side. Exit codes: 0 ok; 1 some
-    stream could not be rated or scored; 2 bad usage, unreadable or RTP-less capture.
-    """
+    """RTP streams of a capture and their network MOS (see ``RTP_HELP``)."""
     import dataclasses
 
     from perceptq.errors import PerceptqError
@@ -210,4 +221,4 @@ def rtp_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``rtp`` to the perceptq CLI."""
-    app.command("rtp")(rtp_command)
+    app.command("rtp", help=RTP_HELP, cls=Command)(rtp_command)

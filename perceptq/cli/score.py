@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from perceptq import api
-from perceptq.cli.common import Mode, err_console, fail
+from perceptq.cli.common import Command, Mode, err_console, fail
 from perceptq.errors import PerceptqError
 
 
@@ -76,4 +76,4 @@ def score(
 
 def register(app: typer.Typer) -> None:
     """Add ``score`` to the perceptq CLI."""
-    app.command("score")(score)
+    app.command("score", cls=Command)(score)
