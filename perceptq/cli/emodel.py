@@ -38,6 +38,7 @@ EMODEL_COLUMNS = [
     "r_loss_codec",
     "r_loss_packet",
     "r_loss_other",
+    "warnings",
 ]
 #: Input columns understood by ``emodel --input`` (first match wins) → rate_network keyword.
 INPUT_COLUMNS = {
@@ -78,31 +79,43 @@ def _print_result(res: Any) -> None:
     typer.echo(f"R          {res.r:6.2f}")
     typer.echo(f"MOS-CQE    {res.mos:6.2f}  ({res.category})")
     typer.echo("R points lost to")
+    source = {"RFC 3551 default": " (RFC 3551 default)", "none": " (none given)"}
     typer.echo(
         f"  delay          {res.r_loss_delay:6.2f}  mouth-to-ear {net['mouth_to_ear_ms']:.0f} ms"
         f" = network {net['delay_ms']:g} + jitter buffer {net['jitter_buffer_ms']:g}"
-        f" + packet {net['packet_ms']:g}"
+        f" + packet {net['packet_ms']:g}{source.get(net['packet_source'], '')}"
     )
     typer.echo(
         f"  codec          {res.r_loss_codec:6.2f}  {net['codec'] or 'given'}, Ie {inp.ie:g}"
     )
+    bpl = f"Bpl {net['bpl']:g}" if net["bpl"] is not None else "no Bpl (none needed: no loss)"
     typer.echo(
         f"  packet loss    {res.r_loss_packet:6.2f}  {net['total_loss_pct']:.2f} % "
         f"(network {net['network_loss_pct']:.2f} + late {net['late_loss_pct']:.2f}), "
-        f"burst ratio {net['burst_ratio']:.2f}, Bpl {inp.bpl:g}"
+        f"burst ratio {net['burst_ratio']:.2f}, {bpl}"
     )
     typer.echo(f"  other          {res.r_loss_other:6.2f}  noise, loudness, sidetone, quantisation")
+    for warning in res.warnings:
+        err_console.print(f"perceptq: warning: {warning}", markup=False)
+
+
+def _missing_bpl(exc: Any, where: str) -> str:
+    """The missing-Bpl error in command-line words."""
+    return (
+        f"codec {exc.codec or '?'} has no packet-loss robustness Bpl in the codec table; "
+        f"give one with {where} to rate a call with packet loss"
+    )
 
 
 def _rate_rows(table: Any, defaults: dict[str, Any]) -> Any:
-    from perceptq.network.emodel import EModelError
+    from perceptq.network.emodel import EModelError, MissingBplError
     from perceptq.network.transport import rate_network
 
     columns = {c.lower().strip(): c for c in table.columns}
     rows = []
     for number, record in enumerate(table.to_dict("records"), start=2):
         kwargs = dict(defaults)
-        out = dict.fromkeys(EMODEL_COLUMNS, math.nan)
+        out = dict.fromkeys(EMODEL_COLUMNS, math.nan) | {"warnings": ""}
         try:
             for key, names in INPUT_COLUMNS.items():
                 col = next((columns[n] for n in names if n in columns), None)
@@ -120,7 +133,10 @@ def _rate_rows(table: Any, defaults: dict[str, Any]) -> Any:
                     kwargs[key] = value
             res = rate_network(**kwargs)
             out.update(r=res.r, mos=res.mos, category=res.category, status="ok", error="")
-            out.update(res.breakdown())
+            out.update(res.breakdown(), warnings="; ".join(res.warnings))
+        except MissingBplError as exc:
+            message = _missing_bpl(exc, "a bpl column or --bpl")
+            out.update(category="", status="error", error=f"line {number}: {message}")
         except (EModelError, UsageError) as exc:
             out.update(category="", status="error", error=f"line {number}: {exc}")
         rows.append({**record, **out})
@@ -181,10 +197,15 @@ def _table_mode(
     errors = df[df["status"] != "ok"]
     for message in errors["error"].head(10):
         err_console.print(f"perceptq: error row: {message}", markup=False)
+    warned = df[[isinstance(w, str) and w != "" for w in df["warnings"]]]
+    for number, message in zip(warned.index[:10], warned["warnings"].head(10), strict=True):
+        err_console.print(f"perceptq: warning: line {number + 2}: {message}", markup=False)
     if fail_below is not None:
         low = below(df, fail_below)
         if len(low):
-            say(f"{len(low)} call(s) below MOS {fail_below:g}")
+            say(f"{len(low)} call(s) below MOS {fail_below:g}:")
+            for number, row in low.iterrows():
+                say(f"  {row['mos']:.3f}  {_call_label(row, number, groups)}")
             return EXIT_THRESHOLD
     return EXIT_SOME_FAILED if len(errors) else EXIT_OK
 
@@ -200,6 +221,19 @@ EMODEL_HELP = "\n\n".join([
     "values), writes the table and a summary, and with --fail-below lists the calls below it.",
     "Exit codes: 0 ok; 1 some rows failed; 2 bad usage or input; 3 a MOS below --fail-below.",
 ])
+#: Columns that name a call in the --fail-below listing, first found wins.
+ID_COLUMNS = ("call_id", "call", "id", "name")
+
+
+def _call_label(row: Any, index: int, groups: list[str]) -> str:
+    """``line N`` of the input (header = line 1), its id column, group and codec."""
+    parts = [f"line {index + 2}"]
+    ident = next((c for c in ID_COLUMNS if c in row.index and str(row[c]).strip()), None)
+    shown = [c for c in [ident, *groups, "codec"] if c and c in row.index]
+    parts += [f"{c} {row[c]}" for c in dict.fromkeys(shown) if str(row[c]).strip()]
+    return "  ".join(parts)
+
+
 _O = typer.Option
 _EM_HELP = {
     "codec": "Codec (g711, g711-noplc, g729a, g723.1, ...).",
@@ -230,7 +264,7 @@ def emodel_command(
     fail_below: Annotated[float | None, _O(help="With --input: exit 3 below this MOS.")] = None,
 ) -> None:
     """Network MOS of a call, or of every row of ``--input`` (see ``EMODEL_HELP``)."""
-    from perceptq.network.emodel import EModelError
+    from perceptq.network.emodel import EModelError, MissingBplError
     from perceptq.network.transport import rate_network
 
     defaults = {
@@ -253,6 +287,8 @@ def emodel_command(
         if loss_pattern is not None:
             defaults["loss_pattern"] = _pattern(loss_pattern)
         res = rate_network(**defaults)
+    except MissingBplError as exc:
+        raise fail(_missing_bpl(exc, "--bpl")) from None
     except (UsageError, EModelError) as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -22,6 +22,9 @@ _CODEC_ROWS: dict[str, str] = {
     "g726-32": "G.726 (32 kbit/s)",
     "gsm-efr": "GSM-EFR (12.2 kbit/s)",
 }
+#: Packet interval of the codecs whose table row gives none: the default packetisation of
+#: RFC 3551 Table 1 (ms per packet), so that the mouth-to-ear delay includes one packet.
+RTP_DEFAULT_PACKET_MS: dict[str, float] = {"g729": 20.0, "g723.1-5.3": 30.0, "g726-32": 20.0}
 _ALIASES = {"g711-plc": "g711", "pcmu": "g711", "pcma": "g711", "g723": "g723.1"}
 
 
@@ -35,6 +38,13 @@ class Codec:
     bpl: float | None
     packet_ms: float | None
     verification: str
+    #: Where ``packet_ms`` comes from: "codec table" or "RFC 3551 default".
+    packet_source: str = "codec table"
+
+    @property
+    def unverified(self) -> bool:
+        """The table marks this row's Ie/Bpl as unverified."""
+        return self.verification.upper().startswith("UNVERIFIED")
 
 
 @lru_cache(maxsize=1)
@@ -44,13 +54,15 @@ def codec_table() -> dict[str, Codec]:
     out = {}
     for name, key in _CODEC_ROWS.items():
         row = rows[key]
+        packet_ms = float(row["packet_ms"]) if row["packet_ms"] else None
         out[name] = Codec(
             name=name,
             description=key,
             ie=float(row["Ie"]),
             bpl=float(row["Bpl"]) if row["Bpl"] else None,
-            packet_ms=float(row["packet_ms"]) if row["packet_ms"] else None,
+            packet_ms=packet_ms if packet_ms is not None else RTP_DEFAULT_PACKET_MS[name],
             verification=row["verification"],
+            packet_source="codec table" if packet_ms is not None else "RFC 3551 default",
         )
     return out
 

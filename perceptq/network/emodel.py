@@ -41,6 +41,17 @@ class EModelError(PerceptqError, ValueError):
     """Bad E-model input: unknown codec, missing Bpl, value out of range."""
 
 
+class MissingBplError(EModelError):
+    """A call with packet loss on a codec whose Bpl is unknown (``codec``: its name)."""
+
+    def __init__(self, codec: str | None) -> None:
+        self.codec = codec
+        super().__init__(
+            f"codec {codec or '?'} has no packet-loss robustness Bpl in the codec table; "
+            "give Bpl (bpl=...) to rate a call with packet loss"
+        )
+
+
 def read_table(name: str) -> list[dict[str, str]]:
     """Rows of a CSV table in ``perceptq/data`` (E-model defaults, codec parameters)."""
     text = resources.files("perceptq.network").joinpath("data", name).read_text(encoding="utf-8")
@@ -247,6 +258,8 @@ class EModelResult:
     parts: dict[str, float]
     inputs: EModelInput
     network: dict[str, Any] = field(default_factory=dict)
+    #: Why the rating may be less trustworthy than usual (e.g. unverified codec values).
+    warnings: tuple[str, ...] = ()
 
     @property
     def r_loss_delay(self) -> float:
@@ -292,10 +305,13 @@ class EModelResult:
             "parts": dict(self.parts),
             "inputs": asdict(self.inputs),
             "network": dict(self.network),
+            "warnings": list(self.warnings),
         }
 
 
-def evaluate(p: EModelInput, *, network: dict[str, Any] | None = None) -> EModelResult:
+def evaluate(
+    p: EModelInput, *, network: dict[str, Any] | None = None, warnings: tuple[str, ...] = ()
+) -> EModelResult:
     """Compute R = Ro − Is − Id − Ie,eff + A and MOS-CQE for the inputs ``p``."""
     ro = basic_snr(p)
     is_parts = simultaneous_impairments(p)
@@ -317,4 +333,5 @@ def evaluate(p: EModelInput, *, network: dict[str, Any] | None = None) -> EModel
         parts=parts,
         inputs=p,
         network=dict(network or {}),
+        warnings=tuple(warnings),
     )

@@ -19,7 +19,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from perceptq.network.codecs import get_codec
-from perceptq.network.emodel import EModelError, EModelInput, EModelResult, evaluate
+from perceptq.network.emodel import (
+    EModelError,
+    EModelInput,
+    EModelResult,
+    MissingBplError,
+    evaluate,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +123,14 @@ def rate_network(
 
     Mouth-to-ear delay = ``delay_ms`` (one-way network delay; RTT/2 if only RTT is known)
     + jitter-buffer delay (``jitter_buffer_ms``, default max(2·jitter, one packet)) + one
-    packet of packetisation (``packet_ms``, default: the codec table's packet size);
+    packet of packetisation (``packet_ms``, default: the codec table's packet size, else
+    the RFC 3551 default packetisation of the codec);
     T = Ta = mouth-to-ear, Tr = 2·T. Ppl = network loss plus late discards of the jitter
     buffer (see :func:`jitter_buffer`), combined as independent events; the burst ratio
     (given, else estimated from ``loss_pattern`` with the Gilbert model, else 1) is kept
     for the total; a ``loss_pattern`` also sets the network loss, replacing ``loss_pct``.
-    ``ie``/``bpl`` override the codec's values; ``codec=None`` needs both.
+    ``ie``/``bpl`` override the codec's values; ``codec=None`` needs both. Values the codec
+    table marks as unverified give an entry in ``EModelResult.warnings``.
     The table's Bpl values hold for the table's packet size; other ``packet_ms`` change the
     delay terms only.
 
@@ -153,9 +161,13 @@ def rate_network(
     buf_ms, late_pct = jitter_buffer(jitter_ms, jitter_buffer_ms, min_ms=pkt)
     total_pct = loss_pct + late_pct - loss_pct * late_pct / 100  # independent events
     if total_pct > 0 and bpl_v is None:
-        raise EModelError(
-            f"codec {info.name if info else '?'} has no packet-loss robustness Bpl in the "
-            "codec table; give Bpl to rate a call with packet loss"
+        raise MissingBplError(info.name if info else None)
+    warnings = []
+    if info is not None and info.unverified and (ie is None or (bpl is None and total_pct > 0)):
+        warnings.append(
+            f"codec {info.name}: its Ie {info.ie:g} and Bpl {info.bpl:g} in the codec table are "
+            "unverified (perceptq/network/data/codec_ie_bpl.csv); give Ie and Bpl from a source "
+            "you trust"
         )
     m2e = delay_ms + buf_ms + pkt
     p = EModelInput(
@@ -163,7 +175,7 @@ def rate_network(
         ta=m2e,
         tr=2 * m2e,
         ie=ie_v,
-        bpl=bpl_v or 1.0,
+        bpl=bpl_v or 1.0,  # no loss: Bpl plays no part
         ppl=total_pct,
         burst_r=burst_ratio,
         a=advantage,
@@ -178,8 +190,12 @@ def rate_network(
         "jitter_ms": jitter_ms,
         "jitter_buffer_ms": buf_ms,
         "packet_ms": pkt,
+        "packet_source": (
+            "given" if packet_ms is not None else info.packet_source if info else "none"
+        ),
+        "bpl": bpl_v,
         "mouth_to_ear_ms": m2e,
     }
     if gilbert is not None:
         network.update(gilbert_p=gilbert.p, gilbert_q=gilbert.q)
-    return evaluate(p, network=network)
+    return evaluate(p, network=network, warnings=tuple(warnings))
