@@ -177,36 +177,56 @@ def pairs_from_folders(ref_dir: Path, deg_dir: Path) -> list[PairSpec]:
     nested = deg_dir.resolve()
     inside = nested != ref_dir.resolve() and ref_dir.resolve() in nested.parents
     skip = ref_dir / nested.relative_to(ref_dir.resolve()) if inside else None
-    references = _walk_audio(ref_dir, skip=skip)
-    by_path = set(references)
-    by_stem: dict[str, list[Path]] = {}
-    for rel in references:
-        by_stem.setdefault(rel.stem, []).append(rel)
+    index = ReferenceIndex.of(ref_dir, skip=skip)
     degraded = _walk_audio(deg_dir)
     if not degraded:
         raise BatchInputError(f"{deg_dir}: no audio files found (looked for .wav, .flac, ...)")
     specs = []
     for rel in degraded:
         deg = str(deg_dir / rel)
-        candidates = [rel] if rel in by_path else by_stem.get(rel.stem, [])
-        if len(candidates) == 1:
-            ref = str(ref_dir / candidates[0])
+        ref, problem = index.match(rel, deg)
+        if ref is not None:
             specs.append(PairSpec(ref, deg, os.path.abspath(ref), os.path.abspath(deg)))
-            continue
+        else:
+            specs.append(PairSpec("", deg, "", os.path.abspath(deg), error=problem))
+    return specs
+
+
+@dataclass(frozen=True)
+class ReferenceIndex:
+    """The audio files under a reference folder, by relative path and by file-name stem."""
+
+    root: Path
+    by_path: frozenset[Path]
+    by_stem: dict[str, list[Path]]
+
+    @classmethod
+    def of(cls, ref_dir: Path, *, skip: Path | None = None) -> ReferenceIndex:
+        """Index the audio files under ``ref_dir`` (except the folder ``skip``)."""
+        references = _walk_audio(ref_dir, skip=skip)
+        by_stem: dict[str, list[Path]] = {}
+        for rel in references:
+            by_stem.setdefault(rel.stem, []).append(rel)
+        return cls(ref_dir, frozenset(references), by_stem)
+
+    def match(self, rel: Path, deg: str) -> tuple[str | None, str | None]:
+        """(reference path, None) for the degraded file ``deg`` at relative path ``rel``:
+        the reference of the same relative path, else the only one of the same stem;
+        (None, problem) when there is none or several."""
+        candidates = [rel] if rel in self.by_path else self.by_stem.get(rel.stem, [])
+        if len(candidates) == 1:
+            return str(self.root / candidates[0]), None
         if candidates:
             names = ", ".join(str(c) for c in candidates[:4])
             more = ", ..." if len(candidates) > 4 else ""
-            problem = (
+            return None, (
                 f"{deg}: ambiguous reference: {len(candidates)} files named "
-                f"{rel.stem}.* under {ref_dir} ({names}{more})"
+                f"{rel.stem}.* under {self.root} ({names}{more})"
             )
-        else:
-            problem = (
-                f"{deg}: no reference found: no file {rel} and no file named "
-                f"{rel.stem}.* under {ref_dir}"
-            )
-        specs.append(PairSpec("", deg, "", os.path.abspath(deg), error=problem))
-    return specs
+        return None, (
+            f"{deg}: no reference found: no file {rel} and no file named "
+            f"{rel.stem}.* under {self.root}"
+        )
 
 
 def pairs_from_manifest(manifest: Path) -> tuple[list[PairSpec], list[str]]:

@@ -393,3 +393,14 @@ def _collect(
             error_type=type(exc).__name__,
         )
     return _with_metadata(result, meta)
+
+
+def worker_pool(jobs: int) -> cf.ProcessPoolExecutor:
+    """A pool of :func:`score_many`'s worker processes (warmed model, worker environment),
+    for a caller that scores many small batches: pass it as ``executor``."""
+    return _process_pool(jobs)
+
+
+def file_mtime(path: str) -> str | None:
+    """Modification time of a file as result rows give it (ISO-8601 UTC), or None."""
+    return _mtime(path)

@@ -1,0 +1,77 @@
+"""Packet captures dropped in the inbox: one result row per RTP stream, as ``perceptq rtp``.
+
+Each stream gets the network figures of :func:`perceptq.network.rtp.analyse_capture` in
+``net_*`` columns (codec, packets, lost, loss %, burst ratio, jitter, R, MOS-CQE and its
+category) and ``stream`` (SSRC and direction). With a reference, the G.711 streams are
+decoded (:func:`perceptq.network.rtp.extract_audio`) and scored narrowband like any
+recording; the perceptual MOS-LQO goes to ``mos`` and the row is built by the batch's
+:func:`perceptq.batch.table.pair_row`. The network MOS-CQE never goes to ``mos``: a
+stream without a perceptual score has ``status`` ok and an empty ``mos``.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from typing import Any
+
+from perceptq.batch.runner import file_mtime
+from perceptq.batch.table import PairResult, error_row, pair_row
+
+#: Stream figures copied to the row, as ``net_<name>``.
+NET_FIELDS = ("codec", "packets", "expected", "lost", "loss_pct", "burst_ratio", "jitter_ms",
+              "duration_s", "r", "mos", "category")  # fmt: skip
+
+
+def capture_rows(path: str, reference: str | None, scorer: Any = None) -> list[dict[str, Any]]:
+    """Result rows of the RTP streams of the capture at ``path`` (runs in a worker).
+
+    A capture that cannot be read, or holds no RTP stream, gives one error row.
+    """
+    from perceptq.errors import PerceptqError
+    from perceptq.network import rtp
+
+    try:
+        report = rtp.analyse_capture(path)
+    except (rtp.CaptureError, OSError) as exc:
+        return [error_row(reference or "", path, " ".join(str(exc).split()), {})]
+    if not report.streams:
+        note = report.notes[-1] if report.notes else f"{path}: no RTP stream found"
+        return [error_row(reference or "", path, note, {})]
+    mtime = file_mtime(path)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wavs = rtp.extract_audio(report, tmp) if reference else {}
+        for s in report.streams:
+            wav = wavs.get((s.ssrc, s.src, s.dst))
+            result = PairResult(0, reference or "", path, degraded_mtime=mtime)
+            if reference and wav is None:
+                problem = (f"{path}: SSRC {s.ssrc:#010x}: {s.codec} audio cannot be decoded "
+                           "for perceptual scoring (G.711 only)")
+                result = PairResult(0, reference, path, degraded_mtime=mtime, error=problem)
+            elif wav is not None:
+                start = time.perf_counter()
+                try:
+                    score = (scorer or _score)(reference, str(wav))
+                    result = PairResult(0, reference, path, score=score, degraded_mtime=mtime,
+                                        seconds=time.perf_counter() - start)  # fmt: skip
+                except PerceptqError as exc:
+                    result = PairResult(0, reference, path, degraded_mtime=mtime,
+                                        error=f"{path}: SSRC {s.ssrc:#010x}: {exc}")  # fmt: skip
+            row = pair_row(result)
+            if result.ok is False and result.error is None:  # network figures only
+                row["status"] = "ok"
+            row["stream"] = f"{s.ssrc:#010x} {s.src} -> {s.dst}"
+            for name in NET_FIELDS:
+                value = getattr(s, name)
+                missing = isinstance(value, float) and math.isnan(value)
+                row[f"net_{name}"] = None if missing else value
+            rows.append(row)
+    return rows
+
+
+def _score(reference: str, wav: str) -> Any:
+    from perceptq import api
+
+    return api.score(reference, wav, mode="nb")
