@@ -88,6 +88,7 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
     ]
     if perceptual:
         header.append("MOS-LQO")
+    header += ["scale", "jit mean", "jit max", "max delta", "clock", "ptime", "dscp", "RTT ms"]
     rows = []
     for s in streams:
         row = [
@@ -107,6 +108,16 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
         ]
         if perceptual:
             row.append(_fmt(s.perceptual_mos, ".2f"))
+        row += [
+            s.rating or "-",
+            _fmt(s.jitter_mean_ms, ".3f"),
+            _fmt(s.jitter_max_ms, ".3f"),
+            _fmt(s.max_delta_ms, ".3f"),
+            str(s.clock_rate or "-"),
+            _fmt(s.ptime_ms, "g"),
+            str(s.dscp) + ("" if s.dscp == 46 else "!"),
+            _fmt(s.rtcp_rtt_ms, ".1f"),
+        ]
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
@@ -118,10 +129,51 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
         )
 
 
+def _print_calls(streams: list[Any]) -> None:
+    """One row per SIP call: both directions side by side (loss %, jitter, MOS)."""
+    calls: dict[str, list[Any]] = {}
+    for s in streams:
+        if s.call_id:
+            calls.setdefault(s.call_id, []).append(s)
+    if not calls:
+        return
+    header = ["call", "from -> to", "codec", "start s", "dur s", "status", "RTT ms", "fwd loss %",
+              "fwd jit", "fwd MOS", "rev loss %", "rev jit", "rev MOS", "scale"]  # fmt: skip
+    rows = []
+    for call_id, group in calls.items():
+        fwd = next((s for s in group if s.direction == "caller->callee"), None)
+        rev = next((s for s in group if s.direction == "callee->caller"), None)
+        first = group[0]
+        end = first.call_end_s if not math.isnan(first.call_end_s) else None
+        start = first.call_start_s
+        dur = (end - start) if end is not None and not math.isnan(start) else math.nan
+        rtts = [s.rtcp_rtt_ms for s in group if not math.isnan(s.rtcp_rtt_ms)]
+
+        def side(x: Any) -> list[str]:
+            if x is None:
+                return ["-", "-", "-"]
+            return [_fmt(x.loss_pct, ".2f"), _fmt(x.jitter_mean_ms, ".3f"), _fmt(x.mos, ".2f")]
+
+        rows.append(
+            [call_id, f"{first.call_from} -> {first.call_to}", first.codec, _fmt(start, ".2f"),
+             _fmt(dur, ".1f"), str(first.sip_status or "-"),
+             _fmt(sum(rtts) / len(rtts), ".1f") if rtts else "-", *side(fwd), *side(rev),
+             first.rating or "-"]
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    typer.echo("")
+    for r in [header, *rows]:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for call_id, group in calls.items():
+        ua = group[0]
+        typer.echo(f"{call_id}: caller UA {ua.caller_ua or '-'}; callee UA {ua.callee_ua or '-'}")
+
+
 RTP_HELP = "\n\n".join([
     "RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).",
-    "Streams are found per SSRC on --ports or by a heuristic. The one-way network delay is "
-    "unknown in a capture (--delay, default 0); the jitter buffer is modelled as for "
+    "Streams are grouped into calls by the SIP/SDP in the capture, else found per SSRC on "
+    "--ports or by a heuristic. The one-way network delay is --delay, else RTT/2 from RTCP "
+    "when measured, else 0; the jitter buffer is modelled as for "
     "perceptq emodel. With --reference the G.711 streams are decoded and scored with the "
     "perceptual model, and both MOS are printed side by side.",
     "Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable "
@@ -136,6 +188,8 @@ _RTP_HELP = {
     "with a repeat of the last received one instead of silence. This changes the written "
     "WAV files and the MOS-LQO scored with --reference, not the network MOS-CQE.",
     "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",
+    "delay": "One-way network delay for the E-model, ms (default: RTT/2 from RTCP, else 0).",
+    "min_packets": "Skip streams with fewer packets (default: report all, short ones noted).",
 }
 
 
@@ -143,8 +197,8 @@ def rtp_command(
     capture: Annotated[Path, typer.Argument(help="Packet capture (.pcap or .pcapng).")],
     ports: Annotated[str | None, _O(help=_RTP_HELP["ports"])] = None,
     payload_type: Annotated[list[str] | None, _O(help=_RTP_HELP["payload_type"])] = None,
-    delay: Annotated[float, _O(help="One-way network delay for the E-model, ms.")] = 0.0,
-    min_packets: Annotated[int, _O(help="Skip streams with fewer packets.")] = 10,
+    delay: Annotated[float | None, _O(help=_RTP_HELP["delay"])] = None,
+    min_packets: Annotated[int | None, _O(help=_RTP_HELP["min_packets"])] = None,
     as_json: Annotated[bool, _O("--json", help="Print the stream table as JSON.")] = False,
     output: Annotated[Path | None, _O("--output", "-o", help=_RTP_HELP["output"])] = None,
     extract: Annotated[Path | None, _O(help="Write each G.711 stream to DIR as WAV.")] = None,
@@ -155,17 +209,22 @@ def rtp_command(
     import dataclasses
 
     from perceptq.errors import PerceptqError
-    from perceptq.network import rtp
+    from perceptq.network import calls, rtp
 
     try:
         port_set = _ports(ports)
-        if not (math.isfinite(delay) and delay >= 0):
+        if delay is not None and not (math.isfinite(delay) and delay >= 0):
             raise UsageError(f"--delay {delay!r}: expected a one-way delay in ms, >= 0")
         pts = dict(rtp.parse_payload_type(s) for s in payload_type or [])
         if reference is not None and not reference.is_file():
             raise UsageError(f"{reference}: reference file not found")
-        report = rtp.analyse_capture(
-            capture, ports=port_set, payload_types=pts, min_packets=min_packets, delay_ms=delay
+        report = calls.analyse_calls(
+            capture,
+            ports=port_set,
+            payload_types=pts,
+            min_packets=min_packets,
+            delay_ms=delay,
+            keep_packets=extract is not None or reference is not None,
         )
     except (UsageError, rtp.CaptureError) as exc:
         raise fail(str(exc)) from None
@@ -197,13 +256,16 @@ def rtp_command(
                         except PerceptqError as exc:
                             report.notes.append(f"SSRC {s.ssrc:#010x}: not scored: {exc}")
                             mos, failed = math.nan, failed + 1
-                        s = dataclasses.replace(s, perceptual_mos=mos)
+                        s = dataclasses.replace(s, perceptual_mos=mos)  # type: ignore[type-var]
                     scored.append(s)
                 streams = scored
     for note in report.notes + [f"SSRC {s.ssrc:#010x}: {s.note}" for s in streams if s.note]:
         err_console.print(f"perceptq: note: {note}", markup=False)
-    columns = STREAM_COLUMNS + (["perceptual_mos"] if reference is not None else [])
-    rows = [{c: s.to_row()[c] for c in columns} for s in streams]
+    full = [s.to_row() for s in streams]
+    columns = STREAM_COLUMNS + [
+        c for c in full[0] if c not in STREAM_COLUMNS and (c != "perceptual_mos" or reference)
+    ]
+    rows = [{c: row[c] for c in columns} for row in full]
     if output is not None:
         import pandas as pd
 
@@ -215,6 +277,7 @@ def rtp_command(
         typer.echo(json.dumps(_jsonable(rows)))
     else:
         _print_streams(streams, reference is not None)
+        _print_calls(streams)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
