@@ -5,8 +5,6 @@ hierarchy.
 """
 
 from perceptq.api import pesq, score
-from perceptq.batch.runner import score_many
-from perceptq.batch.table import PairResult
 from perceptq.errors import (
     AlignmentError,
     InputTooLongError,
@@ -18,6 +16,19 @@ from perceptq.errors import (
 from perceptq.result import Score, Utterance, category_of
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Batch scoring is loaded on first use (``import perceptq`` stays light)."""
+    if name == "score_many":
+        from perceptq.batch.runner import score_many
+
+        return score_many
+    if name == "PairResult":
+        from perceptq.batch.table import PairResult
+
+        return PairResult
+    raise AttributeError(f"module 'perceptq' has no attribute {name!r}")
 
 __all__ = [
     "AlignmentError",

@@ -1,41 +1,23 @@
-"""Public scoring API: wires the stages in order. No arithmetic of its own."""
+"""Public scoring API: wires the stages in order. No arithmetic of its own.
+
+``score`` reads as: open both inputs -> condition (mono, model rate) -> check the inputs
+-> decide one piece / windowed / located -> score -> wrap. Modules behind it are imported
+on first use, so ``import perceptq`` stays light.
+"""
 
 from __future__ import annotations
 
-import math
-import os
+from typing import TYPE_CHECKING
 
-from perceptq.audio import checks, preprocess
-from perceptq.audio.io import Audio, AudioInput, check_duration, load
-from perceptq.audio.source import ArraySource, Source, file_info, open_file
 from perceptq.errors import UnsupportedRateError
-from perceptq.recording import scoring as analysis
-from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS, WINDOW_S
-from perceptq.result import InputInfo, Score
+from perceptq.result import Score
 
+if TYPE_CHECKING:
+    from perceptq.audio.io import AudioInput
 
-def _info(audio, resampled: bool) -> InputInfo:
-    return InputInfo(
-        name=audio.name,
-        original_sample_rate=audio.sample_rate,
-        channels=audio.channels,
-        resampled=resampled,
-        duration_s=audio.duration_s,
-        sample_format=audio.sample_format,
-    )
-
-
-def _peek(x: AudioInput, sample_rate: int | None, role: str) -> tuple[Audio | None, int, float]:
-    """(loaded audio or None for a file left on disk, sample rate, duration in seconds)."""
-    if isinstance(x, (str, os.PathLike)):
-        info = file_info(x)
-        return None, int(info.samplerate), info.frames / max(info.samplerate, 1)
-    audio = load(x, sample_rate, role=role, max_duration_s=math.inf)  # limit: see score()
-    return audio, audio.sample_rate, audio.duration_s
-
-
-def _source(audio: Audio | None, x: AudioInput, fs: int) -> Source:
-    return ArraySource.from_audio(audio, fs) if audio is not None else open_file(x, fs)
+#: Default seconds of speech per window for long recordings (see ``score``'s window_s;
+#: the same value as :data:`perceptq.recording.longcall.WINDOW_S`).
+WINDOW_S = 10.0
 
 
 def score(
@@ -82,54 +64,44 @@ def score(
         ``locate=True`` and the reference is not in the recording, or a long pair that
         cannot be aligned at all.
     """
-    from perceptq.p862 import model  # the perceptual pipeline (numba kernels behind it)
+    from perceptq.audio import checks, preprocess
+    from perceptq.audio.source import open_input
+    from perceptq.recording import scoring
+    from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS
 
     if not window_s > 0:
         raise ValueError(f"window_s={window_s!r} must be a positive number of seconds")
-    ref_audio, ref_rate, ref_dur = _peek(reference, sample_rate, "reference")
-    deg_audio, deg_rate, _ = _peek(degraded, sample_rate, "degraded")
-    mode = preprocess.resolve_mode(mode, ref_rate, deg_rate)
-    fs = preprocess.model_rate(mode, ref_rate, deg_rate)
-    warnings = [
-        f"{name}: resampled from {rate} Hz to {fs} Hz"
-        for name, rate in ((reference if ref_audio is None else ref_audio.name, ref_rate),
-                           (degraded if deg_audio is None else deg_audio.name, deg_rate))
-        if rate != fs
-    ]
+    # Open both: header facts of files (no samples read yet), validated arrays.
+    ref_in = open_input(reference, sample_rate, role="reference")
+    deg_in = open_input(degraded, sample_rate, role="degraded")
+    mode = preprocess.resolve_mode(mode, ref_in.rate, deg_in.rate)
+    fs = preprocess.model_rate(mode, ref_in.rate, deg_in.rate)
     # Long references and located recordings are streamed window by window (bounded
     # memory, no duration limit); everything else is scored in one piece.
-    if locate or ref_dur > SINGLE_PIECE_WINDOWS * window_s:
-        ref_src = _source(ref_audio, reference, fs)
-        deg_src = _source(deg_audio, degraded, fs)
-        warnings += checks.source_warnings(ref_src, deg_src, located=locate)
-        if locate:
-            return analysis.located(ref_src, deg_src, mode, warnings=tuple(warnings))
-        return analysis.windowed(ref_src, deg_src, mode, window_s=window_s,
-                                 warnings=tuple(warnings))
-    ref_audio = ref_audio or load(reference, sample_rate, role="reference")
-    deg_audio = deg_audio or load(degraded, sample_rate, role="degraded")
-    for a in (ref_audio, deg_audio):
-        check_duration(a.samples.shape[0], a.sample_rate, a.name)
-    ref = preprocess.condition(ref_audio, fs)
-    deg = preprocess.condition(deg_audio, fs)
-    warnings += checks.input_warnings(ref_audio, deg_audio, ref, deg, fs)
-    out = model.evaluate(ref, deg, fs, mode, ref_name=ref_audio.name, deg_name=deg_audio.name)
-    warnings += checks.result_warnings(out.utterances, ref, fs, name=ref_audio.name)
-    return analysis.single(
-        out,
-        ArraySource.from_audio(ref_audio, fs, conditioned=ref),
-        ArraySource.from_audio(deg_audio, fs, conditioned=deg),
-        reference_info=_info(ref_audio, ref_audio.sample_rate != fs),
-        degraded_info=_info(deg_audio, deg_audio.sample_rate != fs),
-        warnings=tuple(warnings),
-    )
+    path = ("located" if locate
+            else "windowed" if ref_in.duration_s > SINGLE_PIECE_WINDOWS * window_s
+            else "single")
+    # Condition: mono at the model rate, read whole or streamed.
+    ref = ref_in.at_rate(fs, streamed=path != "single")
+    deg = deg_in.at_rate(fs, streamed=path != "single")
+    warnings = [f"{src.name}: resampled from {src.original_rate} Hz to {fs} Hz"
+                for src in (ref, deg) if src.original_rate != fs]
+    checked = checks.input_warnings(ref, deg, located=locate)
+    warnings += checked.warnings
+    if path == "located":
+        return scoring.located(ref, deg, mode, warnings=tuple(warnings))
+    if path == "windowed":
+        return scoring.windowed(ref, deg, mode, window_s=window_s, warnings=tuple(warnings))
+    return scoring.single(ref, deg, mode, warnings=warnings,
+                          reference_activity=checked.reference_activity)
 
 
 def warm_up() -> None:
-    """Load (or compile, the first time ever) the models' numba kernels in this process."""
-    from perceptq.p862 import model
+    """Load (or compile, the first time ever) every numba kernel of the scoring path in
+    this process (batch workers call it once, at start-up)."""
+    from perceptq.recording import scoring
 
-    model.warm_up()
+    scoring.warm_up()
 
 
 def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
@@ -139,6 +111,8 @@ def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
     the pair is scored in one piece (no windowing, diagnostics or drift analysis); use
     :func:`score` for other rates, long recordings and diagnostics.
     """
+    from perceptq.audio import preprocess
+    from perceptq.audio.io import load
     from perceptq.p862 import model
 
     if fs not in (8000, 16000):

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from perceptq.audio.io import MAX_ABS_SAMPLE, Audio, truncation_note
+from perceptq.audio import filters
+from perceptq.audio.io import MAX_ABS_SAMPLE
 from perceptq.errors import InvalidAudioError, NoSpeechError
 
 #: Frame length of the activity measure, seconds.
@@ -102,14 +102,12 @@ def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: 
         total += float(np.sum(b))
         n_total += b.shape[0]
     mean = total / max(n_total, 1)
-    from scipy import signal  # imported on use: scipy.signal is slow to import
-
-    sos = signal.butter(2, 100.0, "highpass", fs=fs, output="sos")
+    sos = filters.butter_sos("dc_hum", fs)
     zi = np.zeros((sos.shape[0], 2))
     n = max(1, round(FRAME_S * fs))
     carry, parts = np.zeros(0), []
     for b in blocks():
-        y, zi = signal.sosfilt(sos, np.asarray(b, dtype=np.float64) - mean, zi=zi)
+        y, zi = filters.sosfilt(sos, np.asarray(b, dtype=np.float64) - mean, zi)
         y = np.concatenate((carry, y))
         m = y.shape[0] // n
         parts.append(np.mean(y[: m * n].reshape(m, n) ** 2, axis=1))
@@ -153,7 +151,7 @@ def _require_speech(
 
 def _steady_kind(x: NDArray[np.float64], fs: int) -> str:
     """Describe a steady signal: a tone at f Hz, or noise."""
-    from scipy import signal
+    from scipy import signal  # only for the error message of a steady reference
 
     f, p = signal.welch(x - np.mean(x), fs=fs, nperseg=min(4096, x.shape[0]))
     if p.sum() <= 0:
@@ -167,67 +165,68 @@ def _steady_kind(x: NDArray[np.float64], fs: int) -> str:
 
 def _peak_runs_fraction(x: NDArray[np.float64], peak: float) -> float:
     """Fraction of samples in runs of >= 3 consecutive samples at (within 0.1 % of) the peak."""
-    at = np.abs(x) >= 0.999 * peak
-    run = at[:-2] & at[1:-1] & at[2:]
-    return float(np.count_nonzero(run)) / max(1, x.shape[0])
+    return _peak_runs(iter((x,)), peak) / max(1, x.shape[0])
 
 
-def _beyond_full_scale(name: str, peak: float, what: str = "samples") -> str:
+def _peak_runs(blocks: Iterator[NDArray[np.float64]], peak: float) -> int:
+    """Samples that end a run of >= 3 consecutive samples at (within 0.1 % of) ``peak``,
+    over consecutive blocks of magnitudes (or of samples, (n,) or (n, channels))."""
+    count, tail = 0, np.zeros(0, dtype=bool)
+    for b in blocks:
+        mag = np.abs(b) if b.ndim == 1 else np.abs(b).max(axis=1)
+        at = np.concatenate((tail, mag >= 0.999 * peak))
+        count += int(np.count_nonzero(at[:-2] & at[1:-1] & at[2:]))
+        tail = at[-2:]
+    return count
+
+
+def _beyond_full_scale(name: str, peak: float, count: int) -> str:
     return (
-        f"{name}: {what} exceed ±1.0 full scale (peak {peak:.3g}); accepted as is since the "
-        "model normalises level, but a fixed-point copy would clip"
+        f"{name}: samples exceed ±1.0 full scale (peak {peak:.3g}, {count} sample(s)); "
+        "accepted as is since the model normalises level, but a fixed-point copy would clip"
     )
 
 
-def _sample_warnings(audio: Audio, *, is_reference: bool) -> list[str]:
-    out = list(audio.notes)
-    x = audio.samples
-    peak = float(np.max(np.abs(x)))
+def _sample_warnings(src, *, is_reference: bool) -> list[str]:
+    """Warnings from a source's original samples (:class:`perceptq.audio.source.Source`):
+    reading notes, samples beyond full scale, a clipped reference, differing channels."""
+    out = list(src.notes)
+    stats = src.clip
+    peak = stats.peak
+    if not peak <= MAX_ABS_SAMPLE:
+        raise InvalidAudioError(
+            f"{src.name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "
+            f"±{MAX_ABS_SAMPLE:g}); the file is corrupt or the samples are mis-scaled"
+        )
     if peak > 1.0:
-        n = int(np.count_nonzero(np.abs(x) > 1.0))
-        out.append(_beyond_full_scale(audio.name, peak, f"{n} sample(s)"))
+        out.append(_beyond_full_scale(src.name, peak, stats.beyond))
     if is_reference and peak > 0:
-        frac = _peak_runs_fraction(x if x.ndim == 1 else np.abs(x).max(axis=1), peak)
+        frac = _peak_runs(src.original_blocks(), peak) / max(1, stats.n_samples)
         if frac > CLIPPED_FRACTION:
             out.append(
-                f"{audio.name}: the reference looks clipped ({100 * frac:.2f}% of samples sit "
+                f"{src.name}: the reference looks clipped ({100 * frac:.2f}% of samples sit "
                 f"at its peak ±{peak:.3g}); the score assumes an undistorted reference"
             )
-    if x.ndim == 2 and x.shape[1] > 1:
-        spread = float(np.max(np.abs(x - x[:, :1])))
-        if spread > 0.01 * max(peak, 1e-12):
-            out.append(
-                f"{audio.name}: its {x.shape[1]} channels differ and were averaged to mono; "
-                "score each channel separately if they hold different talkers"
-            )
+    if src.channels > 1 and stats.channel_spread > 0.01 * max(peak, 1e-12):
+        out.append(
+            f"{src.name}: its {src.channels} channels differ and were averaged to mono; "
+            "score each channel separately if they hold different talkers"
+        )
     return out
 
 
-def input_warnings(
-    ref_audio: Audio,
-    deg_audio: Audio,
-    ref: NDArray[np.float64],
-    deg: NDArray[np.float64],
-    fs: int,
-) -> list[str]:
-    """Warnings about the inputs, from the read audio and the model-rate mono signals.
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`input_warnings` found: the warnings, and the reference's activity
+    (reused by :func:`result_warnings`)."""
 
-    Raises
-    ------
-    NoSpeechError
-        If the reference is silent, constant, or a steady tone or noise.
-    """
-    ref_act = require_speech(ref, fs, ref_audio.name)
-    out = _sample_warnings(ref_audio, is_reference=True)
-    out += _sample_warnings(deg_audio, is_reference=False)
-    out += _pair_warnings(ref_audio.name, deg_audio.name, ref_act, activity(deg, fs))
-    out += _length_warnings(deg_audio.name, ref.shape[0], deg.shape[0], fs)
-    return out
+    warnings: list[str]
+    reference_activity: Activity
 
 
-def source_warnings(ref, deg, *, located: bool = False) -> list[str]:
-    """:func:`input_warnings` for streamed model-rate sources (long recordings scored in
-    windows, :class:`perceptq.audio.source.Source`): read block by block, bounded memory.
+def input_warnings(ref, deg, *, located: bool = False) -> Checked:
+    """The input checks of every scoring path, on two model-rate sources
+    (:class:`perceptq.audio.source.Source`, whole or streamed; memory stays bounded).
 
     ``located``: the degraded recording holds the reference several times, so its length
     is expected to differ.
@@ -239,28 +238,15 @@ def source_warnings(ref, deg, *, located: bool = False) -> list[str]:
     NoSpeechError
         If the reference is silent, constant, or a steady tone or noise.
     """
-    out = []
-    for src in (ref, deg):
-        peak = max(src.clip.peaks, default=0.0)
-        if not peak <= MAX_ABS_SAMPLE:
-            raise InvalidAudioError(
-                f"{src.name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "
-                f"±{MAX_ABS_SAMPLE:g}); the file is corrupt or the samples are mis-scaled"
-            )
-        if peak > 1.0:
-            out.append(_beyond_full_scale(src.name, peak))
-        if Path(src.name).is_file():
-            note = truncation_note(
-                Path(src.name), round(src.duration_s * src.original_rate), src.original_rate
-            )
-            out += [note] if note else []
     ref_act = _require_speech(
         activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs, ref.name
     )
+    out = _sample_warnings(ref, is_reference=True)
+    out += _sample_warnings(deg, is_reference=False)
     out += _pair_warnings(ref.name, deg.name, ref_act, activity_of_blocks(deg.blocks, deg.fs))
     if not located:
         out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
-    return out
+    return Checked(out, ref_act)
 
 
 def _pair_warnings(ref_name: str, deg_name: str, ref_act: Activity, deg_act: Activity
@@ -296,14 +282,15 @@ def _length_warnings(deg_name: str, n_ref: int, n_deg: int, fs: int) -> list[str
 
 
 def result_warnings(
-    utterances: Sequence, ref: NDArray[np.float64], fs: int, *, name: str = "reference"
+    utterances: Sequence, ref: NDArray[np.float64] | None, fs: int, *, name: str = "reference",
+    act: Activity | None = None,
 ) -> list[str]:
     """Warnings about the alignment: reference speech outside every aligned utterance.
 
     ``utterances`` are :class:`perceptq.result.Utterance` (``start_s``/``end_s`` in
-    reference time).
+    reference time); ``act``, the reference's activity when already measured.
     """
-    act = activity(ref, fs)
+    act = act if act is not None else activity(ref, fs)
     if not act.active.any():
         return []
     t = (np.flatnonzero(act.active) + 0.5) * act.frame_s

@@ -1,15 +1,27 @@
-"""Signals at the model rate that are read piece by piece (long recordings).
+"""One input abstraction: what the user gave (a file path or an array), opened, then the
+mono signal at the model rate that the scoring paths read, whole or piece by piece.
 
-A :class:`Source` is a mono signal at the model rate. Files already at the model rate are
-read on demand from disk, so an hour-long recording never sits in memory as float64;
-other files are streamed through the resampler once into a float32 buffer. In-memory
-arrays are wrapped as they are. Every source also measures, on its original samples,
-how many samples sit at the signal's ceiling (clipping, see :mod:`perceptq.recording.diagnostics`).
+* :func:`open_input` checks an input and returns an :class:`Input`: its name, original
+  rate, channels, length and sample format. A file is opened from its header only (no
+  sample is read); an array is validated at once.
+* :meth:`Input.at_rate` gives the model-rate mono :class:`Source`. ``streamed=False``
+  reads the input whole (files held to the duration limit, see
+  :func:`perceptq.audio.io.max_duration_s`); ``streamed=True`` keeps memory bounded: a
+  file already at the model rate is read on demand from disk, so an hour-long recording
+  never sits in memory as float64, other files are streamed through the resampler once
+  into a float32 buffer.
+
+Every source carries what the input checks need, measured on its original samples in one
+pass (:class:`ClipStats`: peaks, samples at the ceiling, samples beyond full scale,
+channel differences) plus the notes of reading (a truncated file), and can replay its
+original samples block by block, so :mod:`perceptq.audio.checks` runs the same checks on
+every path.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +32,15 @@ import soundfile as sf
 import soxr
 from numpy.typing import NDArray
 
-from perceptq.audio.io import Audio, file_info
+from perceptq.audio.io import (
+    Audio,
+    AudioInput,
+    check_duration,
+    file_info,
+    load,
+    read_audio,
+    truncation_note,
+)
 from perceptq.audio.preprocess import condition
 from perceptq.errors import InvalidAudioError
 
@@ -46,25 +66,37 @@ def ceiling_runs(mag: NDArray[np.float64], level: float) -> int:
 
 @dataclass
 class ClipStats:
-    """Ceiling statistics of the original samples: per-block peaks and plateau counts."""
+    """Statistics of the original samples: per-block peaks and plateau counts (clipping),
+    samples beyond ±1 full scale, and the largest difference between channels."""
 
     peaks: list[float]
     counts: list[int]
     n_samples: int
+    beyond: int = 0
+    channel_spread: float = 0.0
 
     @classmethod
     def of(cls, blocks: Iterator[NDArray[np.float64]]) -> ClipStats:
         """Measure blocks of original samples, shape (n,) or (n, channels)."""
-        peaks, counts, n = [], [], 0
+        peaks, counts, n, beyond, spread = [], [], 0, 0, 0.0
         for b in blocks:
-            mag = np.abs(b) if b.ndim == 1 else np.abs(b).max(axis=1)
+            a = np.abs(b)
+            mag = a if b.ndim == 1 else a.max(axis=1)
             if mag.size == 0:
                 continue
             peak = float(mag.max())
             peaks.append(peak)
             counts.append(ceiling_runs(mag, peak * (1.0 - CEILING_TOLERANCE)) if peak > 0 else 0)
             n += mag.shape[0]
-        return cls(peaks, counts, n)
+            beyond += int(np.count_nonzero(a > 1.0)) if peak > 1.0 else 0
+            if b.ndim == 2 and b.shape[1] > 1:
+                spread = max(spread, float(np.max(np.abs(b - b[:, :1]))))
+        return cls(peaks, counts, n, beyond, spread)
+
+    @property
+    def peak(self) -> float:
+        """Largest sample magnitude (0 for an empty signal)."""
+        return max(self.peaks, default=0.0)
 
     def fraction(self) -> float:
         """Fraction of samples on plateaus at the signal's overall peak (0 for silence)."""
@@ -81,7 +113,8 @@ class Source:
     """A mono signal at the model rate ``fs``; read with :meth:`read`."""
 
     def __init__(self, name: str, fs: int, n: int, original_rate: int, channels: int,
-                 duration_s: float, sample_format: str, clip: ClipStats) -> None:
+                 duration_s: float, sample_format: str, clip: ClipStats,
+                 notes: tuple[str, ...] = ()) -> None:
         self.name = name
         self.fs = fs
         self.n = n
@@ -90,6 +123,11 @@ class Source:
         self.duration_s = duration_s
         self.sample_format = sample_format
         self.clip = clip
+        self.notes = notes  # problems met while reading that did not stop it
+
+    def original_blocks(self) -> Iterator[NDArray[np.float64]]:
+        """The original samples (input rate, all channels) in consecutive blocks."""
+        raise NotImplementedError
 
     def _read(self, start: int, stop: int) -> NDArray[np.float64]:
         raise NotImplementedError
@@ -109,18 +147,33 @@ class Source:
 
 
 class ArraySource(Source):
-    """An in-memory signal already at the model rate."""
+    """An in-memory signal at the model rate (``x``; float64, or float32 when streamed)."""
 
     def __init__(self, x: NDArray, fs: int, *, name: str, original_rate: int | None = None,
                  channels: int = 1, duration_s: float | None = None,
-                 sample_format: str = "float64", clip: ClipStats | None = None) -> None:
+                 sample_format: str = "float64", clip: ClipStats | None = None,
+                 notes: tuple[str, ...] = (), original: NDArray | Path | None = None) -> None:
         self.x = x
+        self._original = x if original is None else original
         super().__init__(name, fs, x.shape[0], original_rate or fs, channels,
                          duration_s if duration_s is not None else x.shape[0] / fs,
-                         sample_format, clip or ClipStats.of(_slices(x)))
+                         sample_format, clip or ClipStats.of(_slices(x)), notes)
 
     def _read(self, start: int, stop: int) -> NDArray[np.float64]:
         return np.asarray(self.x[start:stop], dtype=np.float64)
+
+    def blocks(self, size: int = READ_BLOCK) -> Iterator[NDArray[np.float64]]:
+        """A float64 signal in one piece (a view, no copy); else blocks of ``size``."""
+        if self.x.dtype == np.float64:
+            yield self.x
+        else:
+            yield from super().blocks(size)
+
+    def original_blocks(self) -> Iterator[NDArray[np.float64]]:
+        if isinstance(self._original, Path):
+            yield from _file_blocks(self._original)
+        else:
+            yield self._original
 
     @classmethod
     def from_audio(cls, audio: Audio, fs: int, *, conditioned: NDArray | None = None
@@ -130,7 +183,8 @@ class ArraySource(Source):
         x = condition(audio, fs) if conditioned is None else conditioned
         return cls(x, fs, name=audio.name, original_rate=audio.sample_rate,
                    channels=audio.channels, duration_s=audio.duration_s,
-                   sample_format=audio.sample_format, clip=ClipStats.of(_slices(audio.samples)))
+                   sample_format=audio.sample_format, clip=ClipStats.of(_slices(audio.samples)),
+                   notes=audio.notes, original=audio.samples)
 
 
 def _slices(x: NDArray, size: int = READ_BLOCK) -> Iterator[NDArray]:
@@ -146,11 +200,14 @@ def _mono(b: NDArray[np.float64]) -> NDArray[np.float64]:
 class FileSource(Source):
     """A file at the model rate, read from disk on demand."""
 
-    def __init__(self, path: Path, info, clip: ClipStats) -> None:
+    def __init__(self, path: Path, info, clip: ClipStats, notes: tuple[str, ...] = ()) -> None:
         self.path = path
         super().__init__(str(path), int(info.samplerate), int(info.frames), int(info.samplerate),
                          int(info.channels), info.frames / info.samplerate, str(info.subtype),
-                         clip)
+                         clip, notes)
+
+    def original_blocks(self) -> Iterator[NDArray[np.float64]]:
+        yield from _file_blocks(self.path)
 
     _handle: sf.SoundFile | None = None
 
@@ -191,8 +248,10 @@ def open_file(path: str | os.PathLike, fs: int) -> Source:
     p = Path(path)
     info = file_info(p)
     clip = ClipStats.of(_file_blocks(p))
+    note = truncation_note(p, clip.n_samples, int(info.samplerate))
+    notes = (note,) if note else ()
     if info.samplerate == fs:
-        return FileSource(p, info, clip)
+        return FileSource(p, info, clip, notes)
     rs = soxr.ResampleStream(info.samplerate, fs, 1, dtype="float32", quality="VHQ")
     x = np.zeros(int(np.ceil(info.frames * fs / info.samplerate)) + fs, dtype=np.float32)
     n = 0
@@ -205,4 +264,48 @@ def open_file(path: str | os.PathLike, fs: int) -> Source:
     x = x[:n]
     return ArraySource(x, fs, name=str(p), original_rate=int(info.samplerate),
                        channels=int(info.channels), duration_s=info.frames / info.samplerate,
-                       sample_format=str(info.subtype), clip=clip)
+                       sample_format=str(info.subtype), clip=clip, notes=notes, original=p)
+
+
+@dataclass
+class Input:
+    """An input as the user gave it, opened: a file (header read, samples not yet) or a
+    validated array. See :func:`open_input` and :meth:`at_rate`."""
+
+    name: str
+    rate: int
+    channels: int
+    frames: int
+    sample_format: str
+    path: Path | None = None  # a file
+    audio: Audio | None = None  # an array (validated), or a file once read whole
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds."""
+        return self.frames / self.rate
+
+    def at_rate(self, fs: int, *, streamed: bool) -> Source:
+        """The mono signal at the model rate ``fs``: read whole (``streamed=False``; held to
+        the duration limit) or with bounded memory (``streamed=True``)."""
+        if streamed:
+            if self.path is not None:
+                return open_file(self.path, fs)
+            return ArraySource.from_audio(self.audio, fs)
+        if self.audio is None:
+            self.audio = read_audio(self.path)  # header checks again, then the duration limit
+        check_duration(self.audio.samples.shape[0], self.audio.sample_rate, self.name)
+        return ArraySource.from_audio(self.audio, fs)
+
+
+def open_input(x: AudioInput, sample_rate: int | None, *, role: str) -> Input:
+    """Open a file path (header only) or validate an array (``sample_rate`` required);
+    ``role`` ("reference"/"degraded") names an array in messages. One-line errors
+    (:class:`~perceptq.errors.InvalidAudioError` and its leaves) for every bad input."""
+    if isinstance(x, (str, os.PathLike)):
+        info = file_info(x)
+        return Input(info.name, int(info.samplerate), int(info.channels), int(info.frames),
+                     str(info.subtype), path=Path(x))
+    audio = load(x, sample_rate, role=role, max_duration_s=math.inf)  # limit: see at_rate
+    return Input(audio.name, audio.sample_rate, audio.channels, audio.samples.shape[0],
+                 audio.sample_format, audio=audio)

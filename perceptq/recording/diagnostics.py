@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from perceptq.audio import filters
 from perceptq.result import Utterance
 
 #: Block length (ms) of the level / dropout analysis.
@@ -79,10 +80,7 @@ def aligned_degraded(n: int, deg: NDArray[np.float64], utterances: tuple[Utteran
 
 
 def _band(x: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
-    from scipy.signal import butter, sosfilt  # imported on use: slow to import
-
-    sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=fs, output="sos")
-    return sosfilt(sos, x)
+    return filters.sosfilt(filters.butter_sos("telephone_band", fs), x)[0]
 
 
 def _blocks(x: NDArray[np.float64], bs: int) -> NDArray[np.float64]:

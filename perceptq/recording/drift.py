@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from numpy.fft import irfft, rfft  # scipy.fft's pocketfft (bit-identical), cheaper to import
 from numpy.typing import NDArray
-from scipy.fft import irfft, next_fast_len, rfft
 
 from perceptq.audio.source import READ_BLOCK, Source
 from perceptq.errors import AlignmentError
@@ -35,6 +35,22 @@ MIN_ANCHOR_CORRELATION = 0.5
 COMPENSATE_PPM = 20.0
 #: Drift above this (ppm) gets a hint in the diagnostics.
 LARGE_DRIFT_PPM = 100.0
+
+
+def next_fast_len(target: int) -> int:
+    """Smallest 5-smooth number (2^a 3^b 5^c) >= ``target``: a fast real FFT length."""
+    best = 1 << max(int(target - 1).bit_length(), 0)
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            n = p35
+            while n < target:
+                n *= 2
+            best = min(best, n)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def block_size(fs: int) -> int:
@@ -64,7 +80,7 @@ def log_envelope(energy: NDArray[np.float64]) -> NDArray[np.float64]:
 def _correlate_valid(x: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
     """sum_i t[i] x[k + i] for k = 0 .. len(x) - len(t), by FFT."""
     # Circular correlation over >= len(x) points has no wrap-around at these lags.
-    size = next_fast_len(max(x.shape[0], 2), real=True)
+    size = next_fast_len(max(x.shape[0], 2))
     y = irfft(rfft(x, size) * np.conj(rfft(t, size)), size)
     return y[: x.shape[0] - t.shape[0] + 1]
 

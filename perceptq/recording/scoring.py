@@ -5,10 +5,10 @@ occurrence by occurrence (``locate``). :mod:`perceptq.api` picks one."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
+from perceptq.audio import checks
 from perceptq.audio.source import ArraySource, Source
 from perceptq.errors import AlignmentError
 from perceptq.recording import diagnostics, drift, longcall, timeline
@@ -30,12 +30,20 @@ def _drift_of(ref: Source, deg: Source) -> float:
     return longcall.nan_if_unreliable(line)
 
 
-def single(out, ref: ArraySource, deg: ArraySource, **extra: Any) -> Score:
-    """Score of a pair scored in one piece, with timeline, diagnostics and drift added.
+def single(ref: ArraySource, deg: ArraySource, mode: str, *, warnings: list[str],
+           reference_activity=None) -> Score:
+    """Score a pair in one piece, with timeline, diagnostics and drift added.
 
     The MOS is the model's, untouched; the extras are measured beside it.
+    ``reference_activity``: the reference's :class:`perceptq.audio.checks.Activity`, when
+    the input checks measured it already.
     """
-    fs = out.fs
+    from perceptq.p862 import model
+
+    fs = ref.fs
+    out = model.evaluate(ref.x, deg.x, fs, mode, ref_name=ref.name, deg_name=deg.name)
+    warnings = [*warnings, *checks.result_warnings(out.utterances, ref.x, fs, name=ref.name,
+                                                   act=reference_activity)]
     ppm = _drift_of(ref, deg)
     meas = diagnostics.Measures(fs)
     trend = 0.0 if math.isnan(ppm) else ppm * 1e-3  # ms of delay per second
@@ -46,7 +54,9 @@ def single(out, ref: ArraySource, deg: ArraySource, **extra: Any) -> Score:
                                  drift_ppm=ppm, drift_compensated=False)
     rows = timeline.utterance_rows(out.utterances, out.frame_times_s, out.frame_disturbance,
                                    out.frame_asymmetric_disturbance, out.mode)
-    return out.to_score(diagnostics=diag, timeline=tuple(rows), drift_ppm=ppm, **extra)
+    return out.to_score(diagnostics=diag, timeline=tuple(rows), drift_ppm=ppm,
+                        reference_info=source_info(ref), degraded_info=source_info(deg),
+                        warnings=tuple(warnings))
 
 
 def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
@@ -84,3 +94,13 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
     return Score(**fields, occurrences=tuple(rows), diagnostics=diag, drift_ppm=ppm,
                  reference_info=source_info(ref), degraded_info=source_info(rec),
                  warnings=(*warnings, *warn))
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time ever) the numba kernels of every scoring path."""
+    from perceptq.audio import filters
+    from perceptq.p862 import model
+
+    model.warm_up()
+    for design in filters.DESIGNS:
+        filters.sosfilt(filters.butter_sos(design, 8000), [0.0, 1.0, 0.0])
