@@ -26,6 +26,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "degraded",
     "status",
     "error",
+    "warnings",
     "mode",
     "sample_rate",
     "mos",
@@ -37,7 +38,10 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "degraded_duration_s",
     "seconds",
     "degraded_mtime",
+    "folder",
 )
+#: Separator of the messages in the ``warnings`` column (messages may contain "; ").
+WARNING_SEPARATOR = " | "
 #: Diagnostic columns, filled from ``Score.diagnostics`` when the model reports them.
 DIAG_COLUMNS: tuple[str, ...] = (
     "diag_level_diff_db",
@@ -114,6 +118,8 @@ def pair_row(result: PairResult) -> dict[str, Any]:
         "error": result.error,
         "seconds": round(result.seconds, 4),
         "degraded_mtime": result.degraded_mtime,
+        "warnings": WARNING_SEPARATOR.join(s.warnings) if s is not None else "",
+        "folder": folder_of(result.degraded),
     }
     row.update(dict.fromkeys(c for c in RESULT_COLUMNS if c not in row))
     if s is not None:
@@ -135,13 +141,24 @@ def pair_row(result: PairResult) -> dict[str, Any]:
 
 
 def error_row(
-    reference: str, degraded: str, error: str | None, extras: dict[str, Any]
+    reference: str,
+    degraded: str,
+    error: str | None,
+    extras: dict[str, Any],
+    *,
+    folder: str | None = None,
 ) -> dict[str, Any]:
-    """Row of a pair that was never scored: every column empty but these."""
+    """Row of a pair that was never scored: every column empty but these (``folder``:
+    the degraded file's folder name, default from ``degraded``)."""
     row = dict.fromkeys((*RESULT_COLUMNS, *DIAG_COLUMNS))
-    row.update(reference=reference, degraded=degraded, status="error")
-    row.update(error=error, **extras)
+    row.update(reference=reference, degraded=degraded, status="error", warnings="")
+    row.update(error=error, folder=folder_of(degraded) if folder is None else folder, **extras)
     return row
+
+
+def folder_of(degraded: str) -> str:
+    """The ``folder`` column: name of the folder holding the degraded file."""
+    return Path(os.path.abspath(degraded)).parent.name if degraded else ""
 
 
 def _duration(info: Any) -> float:

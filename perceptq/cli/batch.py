@@ -157,10 +157,6 @@ def _warn_stray(plan: ResumePlan, output: Path) -> None:
         )
 
 
-def _folder_of(specs: list[PairSpec]) -> dict[str, str]:
-    return {s.degraded: Path(s.degraded_path or s.degraded).parent.name for s in specs}
-
-
 def _open_scheduler(address: str) -> Any:
     try:
         from distributed import Client
@@ -178,7 +174,21 @@ def _open_scheduler(address: str) -> Any:
 def _row(result: Any, spec: PairSpec) -> dict[str, Any]:
     row = result.to_row()
     row.update(reference=spec.reference, degraded=spec.degraded, **spec.extras)
+    for column in ("error", "warnings"):
+        row[column] = _as_given(row[column], spec)
     return row
+
+
+def _as_given(message: str | None, spec: PairSpec) -> str | None:
+    """A worker's message with the paths it opened (absolute) written as in the output's
+    ``reference``/``degraded`` columns, so that a row names its files one way only."""
+    if not message:
+        return message
+    opened = [(spec.reference_path, spec.reference), (spec.degraded_path, spec.degraded)]
+    for path, given in sorted(opened, key=lambda pg: -len(pg[0])):
+        if path and given:
+            message = message.replace(path, given)
+    return message
 
 
 def run_batch(
@@ -205,7 +215,10 @@ def run_batch(
     try:
         for spec in specs:
             if spec.error is not None:
-                writer.write(error_row(spec.reference, spec.degraded, spec.error, spec.extras))
+                folder = _folder(spec)
+                writer.write(
+                    error_row(spec.reference, spec.degraded, spec.error, spec.extras, folder=folder)
+                )
                 progress.advance(ok=False)
         pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
         results = score_many(pairs, mode=mode, jobs=jobs, executor=executor, _scorer=_scorer)
@@ -222,21 +235,21 @@ def run_batch(
     return True
 
 
-def _summarise(output: Path, specs: list[PairSpec], group_by: list[str]) -> Any:
+def _folder(spec: PairSpec) -> str:
+    """The ``folder`` column of a pair: the folder name of the degraded file it opens."""
+    return Path(spec.degraded_path).parent.name if spec.degraded_path else ""
+
+
+def _summarise(output: Path, group_by: list[str]) -> Any:
     from perceptq.batch.summary import summarise
 
     table = read_results(output)
-    if "folder" in group_by and "folder" not in table.columns:
-        folders = _folder_of(specs)
-        table["folder"] = [
-            folders.get(d, Path(d).parent.name) for d in table["degraded"].astype(str)
-        ]
     return table, summarise(table, group_by=group_by)
 
 
 def _parse_group_by(text: str | None, columns: list[str]) -> list[str]:
     names = [c.strip() for c in (text or "").split(",") if c.strip()]
-    unknown = [c for c in names if c not in columns and c != "folder"]
+    unknown = [c for c in names if c not in columns]
     if unknown:
         extras = [c for c in columns if c not in RESULT_COLUMNS and c not in DIAG_COLUMNS]
         usable = ", ".join([*extras, "folder", "mode", "category"])
@@ -312,7 +325,7 @@ def batch(
     """Score every pair of REF_DIR/DEG_DIR, or of a --manifest, into a result table."""
     from perceptq.cli.common import EXIT_SOME_FAILED, EXIT_THRESHOLD, fail
 
-    client = None
+    client, jobs_given = None, jobs
     try:
         _check_options(mode, fail_below, resume, output)
         specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
@@ -344,7 +357,7 @@ def batch(
         if not finished:
             raise KeyboardInterrupt
         progress.say(f"finished: {progress.status(final=True)}")
-        table, summary = _summarise(output, specs, groups)
+        table, summary = _summarise(output, groups)
     except BatchInputError as exc:
         raise fail(str(exc)) from None
     except WorkerStartError as exc:
@@ -352,6 +365,13 @@ def batch(
     except KeyboardInterrupt:
         if output is None or not output.exists():
             raise fail("interrupted before any pair was scored", EXIT_INTERRUPTED) from None
+        command = _resume_command(
+            ref_dir, deg_dir, manifest, output, jobs=jobs_given, mode=mode, scheduler=scheduler,
+            group_by=group_by, fail_below=fail_below, quiet=quiet,
+        )  # fmt: skip
+        from perceptq.cli.common import err_console
+
+        err_console.print(f"perceptq: to score the rest, run: {command}", markup=False)
         raise fail(
             f"interrupted: {output} keeps the rows written so far; run the same command "
             f"with --resume -o {output} to score the rest",
@@ -365,6 +385,27 @@ def batch(
         raise typer.Exit(EXIT_THRESHOLD)
     if summary["overall"]["errors"]:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _resume_command(
+    ref_dir: Path | None, deg_dir: Path | None, manifest: Path | None, output: Path,
+    **options: Any,
+) -> str:  # fmt: skip
+    """The command line that resumes this batch: its inputs and options, plus --resume."""
+    import shlex
+
+    words = ["perceptq", "batch"]
+    words += ["--manifest", str(manifest)] if manifest is not None else [str(ref_dir), str(deg_dir)]
+    words += ["-o", str(output)]
+    defaults = {"jobs": None, "mode": "auto", "scheduler": None, "group_by": None,
+                "fail_below": None, "quiet": False}  # fmt: skip
+    for name, value in options.items():
+        if value == defaults[name]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        words += [flag] if value is True else [flag, f"{value:g}" if name == "fail_below"
+                                                 else str(value)]  # fmt: skip
+    return shlex.join([*words, "--resume"])
 
 
 #: Scoring function; None means perceptq.score. Plumbing tests replace it.
