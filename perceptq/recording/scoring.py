@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from perceptq.audio import checks
 from perceptq.audio.source import ArraySource, Source
 from perceptq.errors import AlignmentError
@@ -88,7 +86,7 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
     fields = longcall.combine(segments, rec.fs, mode, "occurrence", frame_offsets_s=offsets,
                               reference_time=False)
     fields.pop("segments")
-    ppm = float(np.median([r["drift_ppm"] for r in rows]))
+    ppm = locate.median_drift_ppm(rows)
     diag = diagnostics.summarise(meas, clipping_fraction=rec.clip.fraction(), drift_ppm=ppm,
                                  drift_compensated=any(r["drift_compensated"] for r in rows))
     return Score(**fields, occurrences=tuple(rows), diagnostics=diag, drift_ppm=ppm,
