@@ -188,8 +188,8 @@ def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
     # run threads (progress display, a Dask client); spawn where forkserver is missing.
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        # the server imports the model once; each worker starts as a copy of it
-        ctx.set_forkserver_preload(["perceptq.api", "perceptq.p862.model"])
+        # the server loads the model's kernels once; each worker starts as a copy of it
+        ctx.set_forkserver_preload(["perceptq.batch.preload"])
         _start_forkserver()
     else:  # pragma: no cover - not on Linux/macOS
         ctx = multiprocessing.get_context("spawn")
