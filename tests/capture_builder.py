@@ -31,8 +31,7 @@ def frame(src: str, dst: str, data: bytes, *, dscp: int = 0, tcp: bool = False) 
 
         ip = dpkt.ip6.IP6(src=socket.inet_pton(socket.AF_INET6, sh),
                           dst=socket.inet_pton(socket.AF_INET6, dh), nxt=proto, hlim=64,
-                          data=l4, fc=0)  # fmt: skip
-        ip.v_fc_flow = (6 << 28) | ((dscp << 2) << 20)
+                          data=l4, fc=dscp << 2)  # fmt: skip
         ip.plen = len(l4)
         etype = dpkt.ethernet.ETH_TYPE_IP6
     else:

@@ -206,8 +206,6 @@ def rtp_command(
     reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
 ) -> None:
     """RTP streams of a capture and their network MOS (see ``RTP_HELP``)."""
-    import dataclasses
-
     from perceptq.errors import PerceptqError
     from perceptq.network import calls, rtp
 
@@ -228,42 +226,43 @@ def rtp_command(
         )
     except (UsageError, rtp.CaptureError) as exc:
         raise fail(str(exc)) from None
-    if not report.streams:
-        for note in report.notes[:-1]:
-            err_console.print(f"perceptq: note: {note}", markup=False)
+    if not report.streams:  # one line: the reason (SIP calls without media folded in)
         raise fail(report.notes[-1] if report.notes else f"{capture}: no RTP stream found")
     streams = report.streams
     failed = sum(math.isnan(s.mos) for s in streams)
     if extract is not None or reference is not None:
+        from perceptq.network import decode
+
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                wavs = rtp.extract_audio(report, extract or tmp, payload_types=pts, conceal=conceal)
+                wavs = decode.extract_streams(report, extract or tmp, conceal=conceal)
             except OSError as exc:
                 raise fail(f"{extract}: cannot write audio ({exc.strerror or exc})") from None
             if extract is not None:
-                for path in wavs.values():
+                for path, _, _ in wavs.values():
                     err_console.print(f"perceptq: wrote {path}", markup=False)
             if reference is not None:
                 from perceptq import api
 
-                scored = []
                 for s in streams:
                     wav = wavs.get((s.ssrc, s.src, s.dst))
-                    failed += wav is None  # not G.711: no audio to score
+                    failed += wav is None  # not decodable: no audio to score
                     if wav is not None:
+                        mode = "wb" if wav[2] else "nb"  # P.862.2 for wideband codecs
                         try:
-                            mos = api.score(reference, wav, mode="nb").mos
+                            s.perceptual_mos = api.score(reference, wav[0], mode=mode).mos
+                            s.perceptual_mode = mode
                         except PerceptqError as exc:
                             report.notes.append(f"SSRC {s.ssrc:#010x}: not scored: {exc}")
-                            mos, failed = math.nan, failed + 1
-                        s = dataclasses.replace(s, perceptual_mos=mos)  # type: ignore[type-var]
-                    scored.append(s)
-                streams = scored
+                            failed += 1
     for note in report.notes + [f"SSRC {s.ssrc:#010x}: {s.note}" for s in streams if s.note]:
         err_console.print(f"perceptq: note: {note}", markup=False)
     full = [s.to_row() for s in streams]
     columns = STREAM_COLUMNS + [
-        c for c in full[0] if c not in STREAM_COLUMNS and (c != "perceptual_mos" or reference)
+        c
+        for c in full[0]
+        if c not in STREAM_COLUMNS
+        and (c not in ("perceptual_mos", "perceptual_mode") or reference is not None)
     ]
     rows = [{c: row[c] for c in columns} for row in full]
     if output is not None:

@@ -95,6 +95,7 @@ class StreamResult:
     xr: dict[str, float] = field(default_factory=dict)
     note: str = ""
     perceptual_mos: float = math.nan
+    perceptual_mode: str = ""
     start_s: float = math.nan
 
     @property
@@ -227,9 +228,19 @@ def analyse_calls(
     _call_notes(report, name)
     if not report.streams:
         where = f"on ports {sorted(ports)}" if ports else "(give --ports if RTP uses odd ports)"
+        silent = [c for c in sip.calls.values() if c.offer is not None or c.answer is not None]
+        sip_note = (
+            f"; {len(silent)} SIP call(s) set up media that never came "
+            f"({', '.join(c.call_id for c in silent[:3])}{', ...' if len(silent) > 3 else ''})"
+            if silent
+            else ""
+        )
+        skipped = [n for n in report.notes if n.endswith("; skipped")]
+        if skipped:
+            sip_note += f"; {len(skipped)} shorter stream(s) skipped: {skipped[0]}"
         report.notes.append(
             f"{name}: no RTP stream found among {stats.udp_datagrams} UDP datagram(s) "
-            f"in {stats.frames} frame(s) {where}"
+            f"in {stats.frames} frame(s) {where}{sip_note}"
         )
     return report
 

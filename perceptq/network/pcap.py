@@ -157,7 +157,10 @@ def _pcap_records(fh: Any, magic: bytes) -> Iterator[tuple[float, bytes]]:
         sec, frac, caplen, _ = header.unpack(buf)
         if caplen > 0x4000000:
             raise dpkt.UnpackError(f"record of {caplen} bytes")
-        yield sec + frac / divisor, read(caplen)
+        data = read(caplen)
+        if len(data) < caplen:
+            raise dpkt.NeedData("cut record")
+        yield sec + frac / divisor, data
 
 
 Datagram = tuple[float, str, str, int, bool, bytes]  # time, src, dst, dscp, is_tcp, payload
@@ -195,7 +198,10 @@ def iter_datagrams(path: str | Path, stats: ReadStats | None = None) -> Iterator
             except StopIteration:
                 break
             except _PARSE_ERRORS:
-                stats.notes.append(f"{path}: capture is truncated after {stats.frames} frames")
+                stats.notes.append(
+                    f"{path}: capture is truncated (cut short) after {stats.frames} frames; "
+                    "the rest is missing"
+                )
                 break
             stats.frames += 1
             off, version = _network_offset(linktype, frame)
