@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from perceptq.cli import batch, emodel, report, rtp, score, watch
+from perceptq.cli import batch, emodel, history, report, rtp, score, watch
 from perceptq.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, EXIT_THRESHOLD
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_THRESHOLD", "app", "main"]
@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     help="perceptq: perceptual speech quality (MOS-LQO) and network MOS.",
 )
-for _command in (score, batch, report, emodel, rtp, watch):
+for _command in (score, batch, report, emodel, rtp, watch, history):
     _command.register(app)
 
 
