@@ -74,7 +74,7 @@ def score(
     # Open both: header facts of files (no samples read yet), validated arrays.
     ref_in = open_input(reference, sample_rate, role="reference")
     deg_in = open_input(degraded, sample_rate, role="degraded")
-    mode = preprocess.resolve_mode(mode, ref_in.rate, deg_in.rate)
+    mode = preprocess.resolve_mode(mode, ref_in.rate, deg_in.rate, names=(ref_in.name, deg_in.name))
     fs = preprocess.model_rate(mode, ref_in.rate, deg_in.rate)
     # Long references and located recordings are streamed window by window (bounded
     # memory, no duration limit); everything else is scored in one piece.
@@ -104,24 +104,70 @@ def warm_up() -> None:
     scoring.warm_up()
 
 
-def pesq(fs: int, ref, deg, mode: str = "wb") -> float:
-    """Drop-in for the reference package's ``pesq(fs, ref, deg, mode)``: returns MOS-LQO.
+class PesqCodes:
+    """``on_error`` values and error codes of :func:`pesq`, as the reference package's
+    ``pesq.PesqError`` has them (the same numbers, so either class's constants work)."""
 
-    Like the reference, only 8000 and 16000 Hz are accepted and 'wb' needs 16000 Hz, and
-    the pair is scored in one piece (no windowing, diagnostics or drift analysis); use
-    :func:`score` for other rates, long recordings and diagnostics.
+    RAISE_EXCEPTION = 0
+    RETURN_VALUES = 1
+    UNKNOWN = -1
+    BUFFER_TOO_SHORT = -6
+    NO_UTTERANCES_DETECTED = -7
+
+
+def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EXCEPTION) -> float:
+    """Drop-in for the reference package's ``pesq(fs, ref, deg, mode, on_error)``: MOS-LQO.
+
+    Like the reference, only 8000 and 16000 Hz are accepted and 'wb' needs 16000 Hz (a bad
+    ``fs`` or ``mode`` always raises), and the pair is scored in one piece (no windowing,
+    diagnostics or drift analysis); use :func:`score` for other rates, long recordings,
+    diagnostics and warnings.
+
+    ``on_error``: ``RAISE_EXCEPTION`` (0, default) raises perceptq's error for an input the
+    model cannot score; ``RETURN_VALUES`` (1) returns the reference package's error code
+    instead: ``NO_UTTERANCES_DETECTED`` (-7) for a reference without speech,
+    ``BUFFER_TOO_SHORT`` (-6) for a signal under 0.25 s, ``UNKNOWN`` (-1) otherwise. A
+    degraded signal that is all zeros has no P.862 score: like the reference package, it
+    raises (:class:`~perceptq.errors.InvalidAudioError`), or gives NaN with
+    ``RETURN_VALUES``. (:func:`score` scores it, about 1.4 with a warning.)
     """
+    import math
+
+    import numpy as np
+
     from perceptq.audio import preprocess
-    from perceptq.audio.io import load
+    from perceptq.audio.io import MIN_DURATION_S, load
+    from perceptq.errors import InvalidAudioError, NoSpeechError, PerceptqError
     from perceptq.p862 import model
 
+    if on_error not in (PesqCodes.RAISE_EXCEPTION, PesqCodes.RETURN_VALUES):
+        raise ValueError(
+            f"on_error={on_error!r}: expected PesqError.RAISE_EXCEPTION (0) or "
+            "PesqError.RETURN_VALUES (1)"
+        )
     if fs not in (8000, 16000):
         raise UnsupportedRateError(f"fs={fs!r}: pesq() accepts 8000 or 16000 Hz; use score()")
     if mode not in ("nb", "wb"):
         raise ValueError(f"mode {mode!r} must be 'nb' or 'wb'")
-    ref_audio = load(ref, fs, role="reference")
-    deg_audio = load(deg, fs, role="degraded")
     mode = preprocess.resolve_mode(mode, fs, fs)
-    ref_x = preprocess.condition(ref_audio, fs)
-    deg_x = preprocess.condition(deg_audio, fs)
-    return model.evaluate(ref_x, deg_x, fs, mode).mos
+    try:
+        ref_audio = load(ref, fs, role="reference")
+        deg_audio = load(deg, fs, role="degraded")
+        if not np.any(deg_audio.samples):
+            if on_error == PesqCodes.RETURN_VALUES:
+                return math.nan
+            raise InvalidAudioError(
+                "degraded: the signal is silent (all samples zero) and has no P.862 score "
+                "(the reference package fails on it too); perceptq.score() rates it, with a "
+                "warning"
+            )
+        ref_x = preprocess.condition(ref_audio, fs)
+        deg_x = preprocess.condition(deg_audio, fs)
+        return model.evaluate(ref_x, deg_x, fs, mode).mos
+    except PerceptqError as exc:
+        if on_error == PesqCodes.RAISE_EXCEPTION:
+            raise
+        if isinstance(exc, NoSpeechError):
+            return PesqCodes.NO_UTTERANCES_DETECTED
+        short = min(np.shape(ref)[0], np.shape(deg)[0]) < MIN_DURATION_S * fs
+        return PesqCodes.BUFFER_TOO_SHORT if short else PesqCodes.UNKNOWN

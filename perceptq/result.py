@@ -146,6 +146,21 @@ class Score:
     occurrences: tuple[dict[str, Any], ...] = ()
     drift_ppm: float = math.nan
 
+    def __repr__(self) -> str:
+        """One short line: the score and how much lies behind it (the frame arrays, the
+        timeline and the diagnostics are in the fields and in :meth:`to_dict`)."""
+        parts = [
+            f"mos={self.mos:.3f}", f"category={self.category!r}", f"raw={self.raw:.3f}",
+            f"mode={self.mode!r}", f"sample_rate={self.sample_rate}",
+            f"utterances={len(self.utterances)}", f"frames={len(self.frame_times_s)}",
+        ]  # fmt: skip
+        for name in ("windows", "occurrences", "warnings"):
+            if getattr(self, name):
+                parts.append(f"{name}={len(getattr(self, name))}")
+        if math.isfinite(self.drift_ppm):
+            parts.append(f"drift_ppm={self.drift_ppm:+.0f}")
+        return f"Score({', '.join(parts)})"
+
     @property
     def mean_delay_ms(self) -> float:
         """Mean utterance delay in milliseconds (NaN without utterances)."""

@@ -41,6 +41,14 @@ STEADY_SPREAD_DB = 6.0
 ACTIVE_RANGE_DB = 35.0
 #: ...and at least this many dB above the noise floor (10th percentile).
 ACTIVE_ABOVE_FLOOR_DB = 6.0
+#: Channels differ (a warning) when the energy of their deviations from their mean is
+#: within this many dB of their energy. Copies of one signal through a lossy stereo codec
+#: (Vorbis, Opus, MP3 joint stereo) stay 30 dB or more below; different talkers or a
+#: channel 3 dB quieter than the other are above.
+CHANNELS_DIFFER_DB = -20.0
+#: A reference without level variation whose samples all lie within this of zero (-60
+#: dBFS; A-law's idle value is ±8/32768) is silent, not a DC offset.
+QUIET_PEAK = 1e-3
 #: Less active speech than this in the reference gives a warning, seconds.
 MIN_ACTIVE_SPEECH_S = 1.0
 #: Active-speech level difference that gives a warning, dB.
@@ -126,19 +134,26 @@ def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: 
 def require_speech(ref: NDArray[np.float64], fs: int, name: str) -> Activity:
     """Return the reference's :class:`Activity`, or raise :class:`NoSpeechError` when it is
     silent, a constant (DC) value, or a steady signal (tone, hum, stationary noise)."""
-    return _require_speech(activity(ref, fs), lambda: ref[: 4 * fs], fs, name)
+    x = np.asarray(ref)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return _require_speech(activity(ref, fs), lambda: ref[: 4 * fs], fs, name, peak=peak)
 
 
 def _require_speech(
-    act: Activity, excerpt: Callable[[], NDArray[np.float64]], fs: int, name: str
-) -> Activity:
+    act: Activity, excerpt: Callable[[], NDArray[np.float64]], fs: int, name: str, *,
+    peak: float,
+) -> Activity:  # fmt: skip
+    """``peak``: the largest magnitude of the reference's samples as read (before any
+    resampling), which decides "silent" so that no derived level can call zeros noise."""
     hint = "the reference must be the clean speech recording the degraded signal came from"
-    if act.peak_db < SILENCE_DB:
-        what = (
-            "it is a constant (DC) value with no signal on top"
-            if act.mean != 0
-            else "it is silent (all samples zero)"
-        )
+    if peak == 0 or act.peak_db < SILENCE_DB:
+        if peak == 0:
+            what = "it is silent (all samples zero)"
+        elif peak <= QUIET_PEAK:
+            what = (f"it is silent (every sample within ±{peak:.2g} of zero: digital "
+                    "silence or a codec's idle pattern)")  # fmt: skip
+        else:
+            what = "it is a constant (DC) value with no signal on top"
         raise NoSpeechError(f"{name}: no speech in the reference: {what}; {hint}")
     if act.spread_db < STEADY_SPREAD_DB:
         raise NoSpeechError(
@@ -207,7 +222,7 @@ def _sample_warnings(src, *, is_reference: bool) -> list[str]:
                 f"{src.name}: the reference looks clipped ({100 * frac:.2f}% of samples sit "
                 f"at its peak ±{peak:.3g}); the score assumes an undistorted reference"
             )
-    if src.channels > 1 and stats.channel_spread > 0.01 * max(peak, 1e-12):
+    if src.channels > 1 and stats.channel_difference_db > CHANNELS_DIFFER_DB:
         out.append(
             f"{src.name}: its {src.channels} channels differ and were averaged to mono; "
             "score each channel separately if they hold different talkers"
@@ -239,8 +254,9 @@ def input_warnings(ref, deg, *, located: bool = False) -> Checked:
         If the reference is silent, constant, or a steady tone or noise.
     """
     ref_act = _require_speech(
-        activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs, ref.name
-    )
+        activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs,
+        ref.name, peak=ref.clip.peak,
+    )  # fmt: skip
     out = _sample_warnings(ref, is_reference=True)
     out += _sample_warnings(deg, is_reference=False)
     out += _pair_warnings(ref.name, deg.name, ref_act, activity_of_blocks(deg.blocks, deg.fs))

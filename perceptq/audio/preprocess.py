@@ -13,17 +13,20 @@ MODES = ("nb", "wb")
 MODEL_RATES = {"nb": 8000, "wb": 16000}
 
 
-def resolve_mode(mode: str, ref_rate: int, deg_rate: int) -> str:
-    """Return ``"nb"`` or ``"wb"`` for a requested mode and the two input rates."""
+def resolve_mode(
+    mode: str, ref_rate: int, deg_rate: int, *, names: tuple[str, str] = ("reference", "degraded")
+) -> str:
+    """Return ``"nb"`` or ``"wb"`` for a requested mode and the two input rates (``names``:
+    the inputs' names for messages, e.g. their file paths)."""
     if mode not in ("auto", *MODES):
         raise ValueError(f"mode {mode!r} is not one of 'auto', 'nb', 'wb'")
     if mode == "auto":
         return "wb" if min(ref_rate, deg_rate) >= 16000 else "nb"
     if mode == "wb" and min(ref_rate, deg_rate) < 16000:
-        role, low = ("reference", ref_rate) if ref_rate <= deg_rate else ("degraded", deg_rate)
+        name, low = (names[0], ref_rate) if ref_rate <= deg_rate else (names[1], deg_rate)
         raise UnsupportedRateError(
-            f"{role}: wideband mode needs audio sampled at 16 kHz or more, got {low} Hz "
-            "(use mode='nb' for narrowband audio)"
+            f"{name}: wideband mode needs audio sampled at 16 kHz or more, got {low} Hz "
+            "(score narrowband audio in narrowband mode: --mode nb, or mode='nb' from Python)"
         )
     return mode
 

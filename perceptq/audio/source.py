@@ -67,18 +67,31 @@ def ceiling_runs(mag: NDArray[np.float64], level: float) -> int:
 @dataclass
 class ClipStats:
     """Statistics of the original samples: per-block peaks and plateau counts (clipping),
-    samples beyond ±1 full scale, and the largest difference between channels."""
+    samples beyond ±1 full scale, and how much the channels differ: the largest sample
+    difference, and the energy of the channels' deviations from their mean against the
+    energy of the channels (sums of squares over samples and channels)."""
 
     peaks: list[float]
     counts: list[int]
     n_samples: int
     beyond: int = 0
     channel_spread: float = 0.0
+    channel_energy: float = 0.0
+    difference_energy: float = 0.0
+
+    @property
+    def channel_difference_db(self) -> float:
+        """Energy of what differs between the channels relative to their energy, dB
+        (-inf when the channels are identical, or there is one)."""
+        if self.difference_energy <= 0 or self.channel_energy <= 0:
+            return -np.inf
+        return float(10 * np.log10(self.difference_energy / self.channel_energy))
 
     @classmethod
     def of(cls, blocks: Iterator[NDArray[np.float64]]) -> ClipStats:
         """Measure blocks of original samples, shape (n,) or (n, channels)."""
         peaks, counts, n, beyond, spread = [], [], 0, 0, 0.0
+        energy = difference = 0.0
         for b in blocks:
             a = np.abs(b)
             mag = a if b.ndim == 1 else a.max(axis=1)
@@ -91,7 +104,9 @@ class ClipStats:
             beyond += int(np.count_nonzero(a > 1.0)) if peak > 1.0 else 0
             if b.ndim == 2 and b.shape[1] > 1:
                 spread = max(spread, float(np.max(np.abs(b - b[:, :1]))))
-        return cls(peaks, counts, n, beyond, spread)
+                energy += float(np.sum(np.square(b)))
+                difference += float(np.sum(np.square(b - b.mean(axis=1, keepdims=True))))
+        return cls(peaks, counts, n, beyond, spread, energy, difference)
 
     @property
     def peak(self) -> float:

@@ -8,6 +8,7 @@ line on stderr naming both, exits with code 2, and shows no traceback.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -264,15 +265,21 @@ def test_cli_real_process_mpeg_like_junk_is_one_line(tmp_path):
 
 
 def test_wideband_mode_on_narrowband_file_names_the_input(tmp_path):
+    """Issue 11: the error named the role ("degraded:"), not the file, and told a CLI user
+    to write mode='nb'."""
     deg = _rate(8000)(tmp_path)
-    with pytest.raises(perceptq.UnsupportedRateError, match=r"^degraded: wideband mode needs"):
+    with pytest.raises(perceptq.UnsupportedRateError, match=rf"^{re.escape(str(deg))}: wideband"):
         perceptq.score(REF, deg, mode="wb")
     res = runner.invoke(app, ["score", str(REF), str(deg), "--mode", "wb"])
     assert res.exit_code == EXIT_BAD_INPUT and res.stdout == ""
     assert res.stderr.strip() == (
-        "perceptq: error: degraded: wideband mode needs audio sampled at 16 kHz or more, "
-        "got 8000 Hz (use mode='nb' for narrowband audio)"
+        f"perceptq: error: {deg}: wideband mode needs audio sampled at 16 kHz or more, got "
+        "8000 Hz (score narrowband audio in narrowband mode: --mode nb, or mode='nb' from "
+        "Python)"
     )
+    x, _ = speech()
+    with pytest.raises(perceptq.UnsupportedRateError, match=r"^reference: wideband"):
+        perceptq.score(x, x, sample_rate=8000, mode="wb")  # arrays are named by their role
 
 
 def test_array_inputs_are_named_by_role():
