@@ -1,12 +1,12 @@
 """Packet captures dropped in the inbox: one result row per RTP stream, as ``perceptq rtp``.
 
-Each stream gets the network figures of :func:`perceptq.network.rtp.analyse_capture` in
-``net_*`` columns (codec, packets, lost, loss %, burst ratio, jitter, R, MOS-CQE and its
-category) and ``stream`` (SSRC and direction). With a reference, the G.711 streams are
-decoded (:func:`perceptq.network.rtp.extract_audio`) and scored narrowband like any
-recording; the perceptual MOS-LQO goes to ``mos`` and the row is built by the batch's
-:func:`perceptq.batch.table.pair_row`. The network MOS-CQE never goes to ``mos``: a
-stream without a perceptual score has ``status`` ok and an empty ``mos``.
+Each stream gets the figures of :func:`perceptq.network.calls.analyse_calls` in ``net_*``
+columns (codec, packets, lost, loss %, burst ratio, jitter, R, network MOS, its rating,
+DSCP, SIP Call-ID) and ``stream`` (SSRC and direction). With a reference, the decodable
+streams (:func:`perceptq.network.decode.extract_streams`) are scored like any recording,
+wideband codecs with P.862.2; the perceptual MOS-LQO goes to ``mos`` and the row is built
+by the batch's :func:`perceptq.batch.table.pair_row`. The network MOS never goes to
+``mos``: a stream without a perceptual score has ``status`` ok and an empty ``mos``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from perceptq.batch.table import PairResult, error_row, pair_row
 
 #: Stream figures copied to the row, as ``net_<name>``.
 NET_FIELDS = ("codec", "packets", "expected", "lost", "loss_pct", "burst_ratio", "jitter_ms",
-              "duration_s", "r", "mos", "category")  # fmt: skip
+              "duration_s", "r", "mos", "category", "rating", "dscp", "call_id")  # fmt: skip
 
 
 def capture_rows(path: str, reference: str | None, scorer: Any = None) -> list[dict[str, Any]]:
@@ -30,11 +30,12 @@ def capture_rows(path: str, reference: str | None, scorer: Any = None) -> list[d
     A capture that cannot be read, or holds no RTP stream, gives one error row.
     """
     from perceptq.errors import PerceptqError
-    from perceptq.network import rtp
+    from perceptq.network import calls, decode
+    from perceptq.network.pcap import CaptureError
 
     try:
-        report = rtp.analyse_capture(path)
-    except (rtp.CaptureError, OSError) as exc:
+        report = calls.analyse_calls(path, keep_packets=bool(reference))
+    except (CaptureError, OSError) as exc:
         return [error_row(reference or "", path, " ".join(str(exc).split()), {})]
     if not report.streams:
         note = report.notes[-1] if report.notes else f"{path}: no RTP stream found"
@@ -42,18 +43,18 @@ def capture_rows(path: str, reference: str | None, scorer: Any = None) -> list[d
     mtime = file_mtime(path)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        wavs = rtp.extract_audio(report, tmp) if reference else {}
+        wavs = decode.extract_streams(report, tmp) if reference else {}
         for s in report.streams:
             wav = wavs.get((s.ssrc, s.src, s.dst))
             result = PairResult(0, reference or "", path, degraded_mtime=mtime)
             if reference and wav is None:
-                problem = (f"{path}: SSRC {s.ssrc:#010x}: {s.codec} audio cannot be decoded "
-                           "for perceptual scoring (G.711 only)")
+                problem = f"{path}: SSRC {s.ssrc:#010x}: {s.codec} audio cannot be decoded"
                 result = PairResult(0, reference, path, degraded_mtime=mtime, error=problem)
             elif wav is not None:
                 start = time.perf_counter()
+                mode = "wb" if wav[2] else "nb"  # P.862.2 for wideband codecs
                 try:
-                    score = (scorer or _score)(reference, str(wav))
+                    score = (scorer or _score)(reference, str(wav[0]), mode=mode)
                     result = PairResult(0, reference, path, score=score, degraded_mtime=mtime,
                                         seconds=time.perf_counter() - start)  # fmt: skip
                 except PerceptqError as exc:
@@ -71,7 +72,7 @@ def capture_rows(path: str, reference: str | None, scorer: Any = None) -> list[d
     return rows
 
 
-def _score(reference: str, wav: str) -> Any:
+def _score(reference: str, wav: str, *, mode: str) -> Any:
     from perceptq import api
 
-    return api.score(reference, wav, mode="nb")
+    return api.score(reference, wav, mode=mode)
