@@ -6,6 +6,8 @@ Signals live in padded buffers laid out as ``[sb zeros | signal | pad + sb zeros
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its import cost
 from numpy.typing import NDArray
@@ -22,48 +24,78 @@ def padded_buffer(x: NDArray[np.float64], cfg: ModelConfig) -> NDArray[np.float6
     return buf
 
 
+@lru_cache(maxsize=16)
+def curve_gain(curve: str, fs: int, size: int) -> NDArray[np.float64]:
+    """Linear gain per rfft bin of a ``size``-point transform at ``fs`` for a (Hz, dB)
+    curve normalised at 1 kHz (read-only; cached, as every pair of similar length needs
+    the same one)."""
+    freq_pts, db_pts = tables.curve(curve)
+    freqs = np.arange(size // 2 + 1) * fs / size
+    gain_db = np.interp(freqs, freq_pts, db_pts) - np.interp(1000.0, freq_pts, db_pts)
+    gain = 10.0 ** (gain_db / 20.0)
+    gain.setflags(write=False)
+    return gain
+
+
+def _spectrum(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig
+              ) -> tuple[NDArray[np.complex128], int]:
+    """rfft of the signal plus its zero tail over the next power-of-two length."""
+    n = n_signal + cfg.pad
+    size = 1 << int(np.ceil(np.log2(n)))
+    return fft.rfft(buf[cfg.sb : cfg.sb + n], size), size
+
+
 def curve_filter(
-    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, curve: str
+    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, curve: str,
+    spectrum: tuple[NDArray[np.complex128], int] | None = None,
 ) -> NDArray[np.float64]:
     """Zero-phase FFT-domain filter with a (Hz, dB) curve normalised at 1 kHz (§4.1).
 
     Filters the signal plus its zero tail (n_signal + pad samples) circularly over the
     next power-of-two length, so the output spills into the tail. Returns a new buffer.
+    ``spectrum``: the buffer's :func:`_spectrum`, when already computed (it is consumed).
     """
     n = n_signal + cfg.pad
-    size = 1 << int(np.ceil(np.log2(n)))
-    spec = fft.rfft(buf[cfg.sb : cfg.sb + n], size)
-    freq_pts, db_pts = tables.curve(curve)
-    freqs = np.arange(spec.shape[0]) * cfg.fs / size
-    gain_db = np.interp(freqs, freq_pts, db_pts) - np.interp(1000.0, freq_pts, db_pts)
-    spec *= 10.0 ** (gain_db / 20.0)
+    spec, size = spectrum if spectrum is not None else _spectrum(buf, n_signal, cfg)
+    spec *= curve_gain(curve, cfg.fs, size)
     out = buf.copy()
     out[cfg.sb : cfg.sb + n] = fft.irfft(spec, size)[:n]
     return out
 
 
 def normalise_level(
-    buf: NDArray[np.float64], n_signal: int, max_padded: int, cfg: ModelConfig
-) -> NDArray[np.float64]:
+    buf: NDArray[np.float64], n_signal: int, max_padded: int, cfg: ModelConfig,
+    *, keep_spectrum: bool = False,
+) -> tuple[NDArray[np.float64], tuple[NDArray[np.complex128], int] | None]:
     """Scale a buffer so that its 350-3250 Hz mean square is 1e7 (§3).
 
     The mean is taken over the longer signal's length (``max_padded``), as the model
-    defines it.
+    defines it. Returns the scaled buffer and, with ``keep_spectrum``, its spectrum for
+    :func:`curve_filter` (the input spectrum times the same scale: saves a transform
+    when the next filter is an FFT one too, as in narrowband), else None.
     """
-    filtered = curve_filter(buf, n_signal, cfg, "align_filter")
+    spec, size = _spectrum(buf, n_signal, cfg)
+    kept = spec.copy() if keep_spectrum else None
+    filtered = curve_filter(buf, n_signal, cfg, "align_filter", (spec, size))
     seg = filtered[cfg.sb : cfg.sb + n_signal + cfg.pad]
     power = float(np.sum(seg * seg)) / (max_padded - 2 * cfg.sb + cfg.pad)
     if power <= 0:
-        return buf.copy()
-    return buf * np.sqrt(TARGET_POWER / power)
+        return buf.copy(), (kept, size) if keep_spectrum else None
+    scale = np.sqrt(TARGET_POWER / power)
+    if keep_spectrum:
+        kept *= scale
+    return buf * scale, (kept, size) if keep_spectrum else None
 
 
 def input_filter(
-    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, mode: str
+    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, mode: str,
+    spectrum: tuple[NDArray[np.complex128], int] | None = None,
 ) -> NDArray[np.float64]:
-    """Listening-device filter: IRS receive (nb, §4.2) or edge ramps + high-pass (wb, §4.3)."""
+    """Listening-device filter: IRS receive (nb, §4.2) or edge ramps + high-pass (wb, §4.3).
+
+    ``spectrum``: for nb, the buffer's spectrum from :func:`normalise_level`."""
     if mode == "nb":
-        return curve_filter(buf, n_signal, cfg, "irs_receive_filter")
+        return curve_filter(buf, n_signal, cfg, "irs_receive_filter", spectrum)
     out = buf.copy()
     s0, e = cfg.sb, cfg.sb + n_signal
     ramp = np.arange(1, 16) / 16.0

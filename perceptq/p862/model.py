@@ -75,10 +75,13 @@ def evaluate(
     max_padded = max(n_ref, n_deg) + 2 * cfg.sb
 
     # Level normalisation and listening-device filter.
-    ref_buf = level.normalise_level(level.padded_buffer(ref, cfg), n_ref, max_padded, cfg)
-    deg_buf = level.normalise_level(level.padded_buffer(deg, cfg), n_deg, max_padded, cfg)
-    ref_buf = level.input_filter(ref_buf, n_ref, cfg, mode)
-    deg_buf = level.input_filter(deg_buf, n_deg, cfg, mode)
+    nb = mode == "nb"  # the IRS filter reuses the level stage's spectrum
+    ref_buf, ref_spec = level.normalise_level(level.padded_buffer(ref, cfg), n_ref, max_padded,
+                                              cfg, keep_spectrum=nb)
+    deg_buf, deg_spec = level.normalise_level(level.padded_buffer(deg, cfg), n_deg, max_padded,
+                                              cfg, keep_spectrum=nb)
+    ref_buf = level.input_filter(ref_buf, n_ref, cfg, mode, ref_spec)
+    deg_buf = level.input_filter(deg_buf, n_deg, cfg, mode, deg_spec)
 
     # Time alignment.
     ref_sig = align.analyse(ref_buf, n_ref, cfg)

@@ -52,7 +52,8 @@ def power_spectra(
         chunk = 4096
         for c in range(0, idx.size, chunk):
             sel = idx[c : c + chunk]
-            frames = x[starts[sel, None] + np.arange(nf)] * win
+            frames = np.lib.stride_tricks.sliding_window_view(x, nf)[starts[sel]]
+            frames *= win
             spec = fft.rfft(frames, axis=1)[:, : nf // 2]
             out[sel] = spec.real**2 + spec.imag**2
     out[:, 0] = 0.0
