@@ -26,10 +26,11 @@ def score(
     *,
     sample_rate: int | None = None,
     mode: str = "auto",
+    metric: str = "p862",
     locate: bool = False,
     window_s: float = WINDOW_S,
 ) -> Score:
-    """Score a degraded speech signal against its reference.
+    """Score a degraded speech (P.862) or audio (ViSQOL) signal against its reference.
 
     Parameters
     ----------
@@ -37,9 +38,16 @@ def score(
         File paths (anything soundfile reads) or arrays. Integer arrays are PCM and scaled.
     sample_rate : int, optional
         Rate of array inputs (required for arrays, ignored for files).
-    mode : {"auto", "nb", "wb"}
+    mode : {"auto", "nb", "wb"} or, for ViSQOL, {"auto", "audio", "speech"}
         ``nb``: P.862 narrowband with P.862.1 mapping; ``wb``: P.862.2 wideband.
         ``auto`` picks ``wb`` when both inputs are sampled at 16 kHz or more.
+        ViSQOL: ``audio`` (fullband, 48 kHz, SVR mapping) or ``speech`` (16 kHz,
+        exponential mapping); ``auto`` picks speech when both inputs are at 16 kHz or less.
+    metric : {"p862", "visqol"}
+        ``p862``: ITU-T P.862 / P.862.2 (speech, narrow- and wideband).
+        ``visqol``: ViSQOL v3 (fullband audio and music, or speech); inputs at any rate are
+        resampled to 48 kHz (audio) or 16 kHz (speech) with a warning. ViSQOL scores
+        the pair in one piece: ``locate`` and ``window_s`` do not apply.
     locate : bool
         ``degraded`` is a longer recording that contains the reference one or more times:
         find every occurrence, score each, and report them in ``Score.occurrences``
@@ -53,8 +61,8 @@ def score(
     Returns
     -------
     Score
-        MOS-LQO in [1.02, 4.55] (nb) or [1.04, 4.64] (wb), higher is better, with
-        ``timeline``, ``diagnostics`` and ``drift_ppm``.
+        MOS-LQO in [1.02, 4.55] (nb) or [1.04, 4.64] (wb), [1, 5] (ViSQOL), higher is
+        better, with ``timeline``, ``diagnostics`` and ``drift_ppm``.
 
     Raises
     ------
@@ -69,6 +77,12 @@ def score(
     from perceptq.recording import scoring
     from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS
 
+    if metric == "visqol":
+        if locate:
+            raise ValueError("locate=True is not available with metric='visqol'")
+        return _score_visqol(reference, degraded, sample_rate=sample_rate, mode=mode)
+    if metric != "p862":
+        raise ValueError(f"metric {metric!r} is not one of 'p862', 'visqol'")
     if not window_s > 0:
         raise ValueError(f"window_s={window_s!r} must be a positive number of seconds")
     # Open both: header facts of files (no samples read yet), validated arrays.
@@ -94,6 +108,28 @@ def score(
         return scoring.windowed(ref, deg, mode, window_s=window_s, warnings=tuple(warnings))
     return scoring.single(ref, deg, mode, warnings=warnings,
                           reference_activity=checked.reference_activity)
+
+
+def _score_visqol(reference: AudioInput, degraded: AudioInput, *, sample_rate: int | None,
+                  mode: str) -> Score:
+    """ViSQOL v3 on one pair: open, mono at the mode's rate, check, compare, wrap."""
+    from perceptq.audio import checks
+    from perceptq.audio.source import open_input
+    from perceptq.recording.scoring import source_info
+    from perceptq.recording.visqol_scoring import visqol_single
+    from perceptq.visqol import MODE_RATES, VisqolConfig, resolve_mode
+
+    ref_in = open_input(reference, sample_rate, role="reference")
+    deg_in = open_input(degraded, sample_rate, role="degraded")
+    mode = resolve_mode(mode, ref_in.rate, deg_in.rate)
+    fs = MODE_RATES[mode]
+    ref = ref_in.at_rate(fs, streamed=False)
+    deg = deg_in.at_rate(fs, streamed=False)
+    warnings = [f"{src.name}: resampled from {src.original_rate} Hz to {fs} Hz for ViSQOL "
+                f"{mode} mode" for src in (ref, deg) if src.original_rate != fs]
+    warnings += checks.audio_warnings(ref, deg)
+    return visqol_single(ref.x, deg.x, VisqolConfig(mode, fs), reference_info=source_info(ref),
+                         degraded_info=source_info(deg), warnings=tuple(warnings))
 
 
 def warm_up() -> None:

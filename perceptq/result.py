@@ -93,21 +93,26 @@ class Score:
     Attributes
     ----------
     mos : float
-        MOS-LQO on the 1-5 scale (P.862.1 mapping in ``nb`` mode, P.862.2 in ``wb``).
+        MOS-LQO on the 1-5 scale (P.862.1 mapping in ``nb`` mode, P.862.2 in ``wb``;
+        ViSQOL v3's SVR in ``audio`` mode, its exponential fit in ``speech`` mode).
     raw : float
-        P.862 raw score (4.5 - 0.1 D - 0.0309 A) computed by the model before mapping.
+        P.862 raw score (4.5 - 0.1 D - 0.0309 A) computed by the model before mapping;
+        for ViSQOL, the mean neurogram similarity VNSIM (0-1, 1 = identical).
     mode : str
-        ``"nb"`` or ``"wb"``.
+        ``"nb"`` or ``"wb"`` (P.862); ``"audio"`` or ``"speech"`` (ViSQOL).
     sample_rate : int
-        Rate the model ran at (8000 or 16000 Hz).
+        Rate the model ran at (8000 or 16000 Hz; ViSQOL 48000 or 16000 Hz).
     category : str
         Label of ``mos`` on the quality scale (Excellent, Good, Fair, Poor, Bad).
     utterances : tuple of Utterance
-        Utterances with their delays, in reference time.
+        Utterances with their delays, in reference time (ViSQOL: one, the whole reference
+        with the global alignment delay).
     frame_times_s : ndarray of shape (n_frames,)
-        Start time (s, reference time) of each perceptual frame that entered the score.
+        Start time (s, reference time) of each perceptual frame that entered the score
+        (ViSQOL: of each reference patch).
     frame_disturbance, frame_asymmetric_disturbance : ndarray of shape (n_frames,)
-        Per-frame symmetric and asymmetric disturbance after weighting (0 = inaudible).
+        Per-frame symmetric and asymmetric disturbance after weighting (0 = inaudible);
+        ViSQOL: 1 - the patch similarity, and zeros.
     reference_info, degraded_info : InputInfo or None
         How each input was read (original rate, channels, resampling).
     warnings : tuple of str
@@ -124,6 +129,13 @@ class Score:
         (``offset_s``, ``mos``...); frame times are then recording times.
     drift_ppm : float
         Estimated clock drift of the degraded signal (ppm; NaN when not measurable).
+    metric : str
+        ``"p862"`` or ``"visqol"``: which model produced ``mos`` and ``raw``. Scores of
+        different metrics are not comparable.
+    band_similarity : ndarray of shape (n_bands,) or None
+        ViSQOL: mean NSIM per gammatone band (0-1), lowest band first (FVNSIM).
+    band_center_hz : ndarray of shape (n_bands,) or None
+        ViSQOL: the bands' centre frequencies (Hz), ascending.
     """
 
     mos: float
@@ -145,6 +157,9 @@ class Score:
     windows: tuple[dict[str, Any], ...] = ()
     occurrences: tuple[dict[str, Any], ...] = ()
     drift_ppm: float = math.nan
+    metric: str = "p862"
+    band_similarity: NDArray[np.float64] | None = None
+    band_center_hz: NDArray[np.float64] | None = None
 
     def __repr__(self) -> str:
         """One short line: the score and how much lies behind it (the frame arrays, the

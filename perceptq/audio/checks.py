@@ -202,7 +202,7 @@ def _beyond_full_scale(name: str, peak: float, count: int) -> str:
     )
 
 
-def _sample_warnings(src, *, is_reference: bool) -> list[str]:
+def _sample_warnings(src, *, is_reference: bool, mixdown_note: bool = True) -> list[str]:
     """Warnings from a source's original samples (:class:`perceptq.audio.source.Source`):
     reading notes, samples beyond full scale, a clipped reference, differing channels."""
     out = list(src.notes)
@@ -222,7 +222,7 @@ def _sample_warnings(src, *, is_reference: bool) -> list[str]:
                 f"{src.name}: the reference looks clipped ({100 * frac:.2f}% of samples sit "
                 f"at its peak ±{peak:.3g}); the score assumes an undistorted reference"
             )
-    if src.channels > 1 and stats.channel_difference_db > CHANNELS_DIFFER_DB:
+    if mixdown_note and src.channels > 1 and stats.channel_difference_db > CHANNELS_DIFFER_DB:
         out.append(
             f"{src.name}: its {src.channels} channels differ and were averaged to mono; "
             "score each channel separately if they hold different talkers"
@@ -263,6 +263,24 @@ def input_warnings(ref, deg, *, located: bool = False) -> Checked:
     if not located:
         out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
     return Checked(out, ref_act)
+
+
+def audio_warnings(ref, deg) -> list[str]:
+    """:func:`input_warnings` for models that score any audio (ViSQOL), on two whole
+    model-rate sources: the same sample and length warnings, without requiring speech in the
+    reference and without the note on averaged channels (the model is defined on their mean).
+
+    Raises
+    ------
+    InvalidAudioError
+        If an input's samples reach beyond ±``io.MAX_ABS_SAMPLE``.
+    """
+    out = _sample_warnings(ref, is_reference=True, mixdown_note=False)
+    out += _sample_warnings(deg, is_reference=False, mixdown_note=False)
+    if not np.any(deg.x):
+        out.append(f"{deg.name}: the degraded signal is silent (all samples zero)")
+    out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
+    return out
 
 
 def _pair_warnings(ref_name: str, deg_name: str, ref_act: Activity, deg_act: Activity

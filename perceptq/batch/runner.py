@@ -66,7 +66,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _score_pair(
-    index: int, reference: str, degraded: str, mode: str, capture: bool, scorer: Scorer | None
+    index: int, reference: str, degraded: str, opts: dict[str, str], capture: bool,
+    scorer: Scorer | None
 ) -> PairResult:
     """Score one pair from its paths (runs in a worker)."""
     if scorer is None:
@@ -80,7 +81,7 @@ def _score_pair(
     mtime = _mtime(degraded)
     start = time.perf_counter()
     try:
-        result = scorer(reference, degraded, mode=mode)
+        result = scorer(reference, degraded, **opts)
     except Exception as exc:
         if not capture:
             raise
@@ -202,6 +203,7 @@ def score_many(
     pairs: Iterable[Any],
     *,
     mode: str = "auto",
+    metric: str = "p862",
     jobs: int | None = None,
     executor: cf.Executor | None = None,
     on_error: str = "record",
@@ -215,8 +217,11 @@ def score_many(
         ``(reference, degraded)`` path pairs, or mappings with keys ``reference``,
         ``degraded`` and any extra metadata (returned in :attr:`PairResult.metadata`).
         Consumed lazily: only a bounded number of pairs is in flight at any time.
-    mode : {"auto", "nb", "wb"}
+    mode : {"auto", "nb", "wb"} or, for ViSQOL, {"auto", "audio", "speech"}
         Scoring mode, as in :func:`perceptq.score`.
+    metric : {"p862", "visqol"}
+        The model, as in :func:`perceptq.score` (the default is not passed on, so a
+        scorer written for P.862 alone keeps working).
     jobs : int, optional
         Worker processes. ``None`` uses every available core; ``1`` scores in this
         process. With ``executor``, it bounds the number of pairs in flight per worker
@@ -249,13 +254,16 @@ def score_many(
         raise ValueError(f"on_error={on_error!r}: expected 'record' or 'raise'")
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs={jobs!r}: expected a positive integer or None")
+    if metric not in ("p862", "visqol"):
+        raise ValueError(f"metric={metric!r}: expected 'p862' or 'visqol'")
     capture = on_error == "record"
+    opts = {"mode": mode} if metric == "p862" else {"mode": mode, "metric": metric}
     if executor is None and (jobs or default_jobs()) == 1:
-        yield from _score_in_process(pairs, mode, capture, _scorer)
+        yield from _score_in_process(pairs, opts, capture, _scorer)
         return
     if executor is not None:
         width = jobs or _executor_width(executor)
-        yield from _score_in_pool(executor, pairs, mode, capture, _scorer, in_flight=2 * width)
+        yield from _score_in_pool(executor, pairs, opts, capture, _scorer, in_flight=2 * width)
         return
     warm = _scorer is None
     pools = [_process_pool(jobs or default_jobs(), warm=warm)]
@@ -268,18 +276,18 @@ def score_many(
     width = jobs or default_jobs()
     try:
         yield from _score_in_pool(
-            pools[0], pairs, mode, capture, _scorer, in_flight=2 * width, restart=restart
+            pools[0], pairs, opts, capture, _scorer, in_flight=2 * width, restart=restart
         )
     finally:
         pools[-1].shutdown(wait=False, cancel_futures=True)
 
 
 def _score_in_process(
-    pairs: Iterable[Any], mode: str, capture: bool, scorer: Scorer | None
+    pairs: Iterable[Any], opts: dict[str, str], capture: bool, scorer: Scorer | None
 ) -> Iterator[PairResult]:
     for index, pair in enumerate(pairs):
         ref, deg, meta = _normalise_pair(pair, index)
-        result = _score_pair(index, ref, deg, mode, capture, scorer)
+        result = _score_pair(index, ref, deg, opts, capture, scorer)
         yield _with_metadata(result, meta)
 
 
@@ -302,7 +310,7 @@ def _with_metadata(result: PairResult, meta: dict[str, Any]) -> PairResult:
 def _score_in_pool(
     pool: cf.Executor,
     pairs: Iterable[Any],
-    mode: str,
+    opts: dict[str, str],
     capture: bool,
     scorer: Scorer | None,
     *,
@@ -324,7 +332,7 @@ def _score_in_pool(
 
     def submit(index: int, ref: str, deg: str, meta: dict[str, Any]) -> None:
         nonlocal pool
-        args = (_score_pair, index, ref, deg, mode, capture, scorer)
+        args = (_score_pair, index, ref, deg, opts, capture, scorer)
         try:
             future = pool.submit(*args)
         except BrokenExecutor:

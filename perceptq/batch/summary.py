@@ -3,6 +3,9 @@
 A result table has one row per scored pair (see ``perceptq batch``). Rows count as ``ok``
 when their ``status`` column says so (or, without a ``status`` column, when the MOS is a
 finite number); every other row counts as an error. MOS statistics use the ok rows only.
+
+Scores of different metrics (the ``metric`` column: P.862 and ViSQOL) are not comparable:
+a table holding several is always summarised per metric, and the summary says so.
 """
 
 from __future__ import annotations
@@ -96,6 +99,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
+def metrics_in(df: pd.DataFrame) -> list[str]:
+    """The distinct values of the ``metric`` column (empty cells left out), sorted."""
+    if "metric" not in df:
+        return []
+    return sorted({str(m) for m in df["metric"].dropna() if str(m) not in ("", "nan")})
+
+
 def summarise(
     df: pd.DataFrame, *, group_by: list[str] | None = None, mos_column: str = "mos"
 ) -> dict[str, Any]:
@@ -118,6 +128,8 @@ def summarise(
         percentile), ``min`` (NaN without ok rows) and ``categories`` (label -> count, in
         the order Excellent, Good, Fair, Poor, Bad). Each group also has ``key``: a dict
         column -> value. Groups are sorted by their key (numbers numerically, missing values last).
+        ``metrics`` lists the table's metrics; with more than one, ``metric`` is put first
+        in ``group_by`` (the overall line then mixes metrics and says so).
 
     Raises
     ------
@@ -125,6 +137,9 @@ def summarise(
         If a ``group_by`` column is not in ``df``.
     """
     group_by = list(group_by or [])
+    metrics = metrics_in(df)
+    if len(metrics) > 1 and "metric" not in group_by:
+        group_by = ["metric", *group_by]
     missing = [c for c in group_by if c not in df.columns]
     if missing:
         available = ", ".join(map(str, df.columns))
@@ -138,6 +153,7 @@ def summarise(
         raise KeyError(mos_column)
     summary: dict[str, Any] = {
         "mos_column": mos_column,
+        "metrics": metrics,
         "group_by": group_by,
         "overall": _stats_by_code(np.zeros(len(df), dtype=np.intp), ok, mos, 1)[0][0],
         "groups": [],
@@ -191,11 +207,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         return "  ".join(parts).rstrip()
 
     rule = "-" * len(line(header))
-    out = [f"MOS summary ({summary.get('mos_column', 'mos')})", line(header), rule]
+    metrics = list(summary.get("metrics") or [])
+    title = summary.get("mos_column", "mos")
+    if metrics and metrics != ["p862"]:
+        title += ", " + " and ".join(metrics)
+    out = [f"MOS summary ({title})", line(header), rule]
     out += [line(r) for r in rows[:-1]]
     if len(rows) > 1:
         out.append(rule)
     out.append(line(rows[-1]))
+    if len(metrics) > 1:
+        out.append(f"note: the table mixes {len(metrics)} metrics ({', '.join(metrics)}); their "
+                   f"MOS values are not comparable and the '{ALL_LABEL}' line mixes them")
     return "\n".join(out)
 
 

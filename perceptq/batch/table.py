@@ -27,6 +27,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "status",
     "error",
     "warnings",
+    "metric",
     "mode",
     "sample_rate",
     "mos",
@@ -124,6 +125,7 @@ def pair_row(result: PairResult) -> dict[str, Any]:
     row.update(dict.fromkeys(c for c in RESULT_COLUMNS if c not in row))
     if s is not None:
         row.update(
+            metric=s.metric,
             mode=s.mode,
             sample_rate=int(s.sample_rate),
             mos=float(s.mos),

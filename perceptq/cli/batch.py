@@ -201,6 +201,7 @@ def run_batch(
     jobs: int | None,
     executor: Any,
     progress: Progress,
+    metric: str = "p862",
     _scorer: Any = None,
 ) -> bool:
     """Score ``specs`` into ``output``; return False when interrupted by Ctrl-C."""
@@ -216,14 +217,17 @@ def run_batch(
         for spec in specs:
             if spec.error is not None:
                 folder = _folder(spec)
-                writer.write(
-                    error_row(spec.reference, spec.degraded, spec.error, spec.extras, folder=folder)
-                )
+                row = error_row(spec.reference, spec.degraded, spec.error, spec.extras,
+                                folder=folder)
+                writer.write({**row, "metric": metric})
                 progress.advance(ok=False)
         pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
-        results = score_many(pairs, mode=mode, jobs=jobs, executor=executor, _scorer=_scorer)
+        results = score_many(
+            pairs, mode=mode, metric=metric, jobs=jobs, executor=executor, _scorer=_scorer
+        )
         for result in results:
-            writer.write(_row(result, todo[result.index]))
+            row = _row(result, todo[result.index])
+            writer.write({**row, "metric": row.get("metric") or metric})
             progress.advance(ok=result.ok)
     except KeyboardInterrupt:
         return False
@@ -303,8 +307,20 @@ def batch(
     ] = None,
     mode: Annotated[
         str,
-        typer.Option(metavar=MODE_CHOICES, help="nb, wb, or auto (wb when rate >= 16 kHz)."),
+        typer.Option(
+            metavar=MODE_CHOICES,
+            help="P.862: nb, wb, or auto (wb when rate >= 16 kHz). ViSQOL: audio, speech, "
+            "or auto (speech when rate <= 16 kHz).",
+        ),
     ] = "auto",
+    metric: Annotated[
+        str,
+        typer.Option(
+            metavar="<p862|visqol>",
+            help="p862 (ITU-T P.862 speech quality) or visqol (ViSQOL v3, fullband audio "
+            "and music, or speech). Written to the 'metric' column.",
+        ),
+    ] = "p862",
     scheduler: Annotated[
         str | None,
         typer.Option(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786)."),
@@ -327,7 +343,7 @@ def batch(
 
     client, jobs_given = None, jobs
     try:
-        _check_options(mode, fail_below, resume, output)
+        _check_options(mode, fail_below, resume, output, metric)
         specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
         columns = [*RESULT_COLUMNS, *extras, *DIAG_COLUMNS]
         groups = _parse_group_by(group_by, columns)
@@ -352,6 +368,7 @@ def batch(
             jobs=jobs,
             executor=client.get_executor(pure=False) if client is not None else None,
             progress=progress,
+            metric=metric,
             _scorer=_SCORER,
         )
         if not finished:
@@ -418,9 +435,16 @@ def _where(scheduler: str | None, jobs: int | None) -> str:
     return f"{jobs} job(s)" if jobs else f"{default_jobs()} job(s) (all cores)"
 
 
-def _check_options(mode: str, fail_below: float | None, resume: bool, output: Path | None) -> None:
-    if mode not in ("auto", "nb", "wb"):
-        raise BatchInputError(f"--mode {mode!r}: expected auto, nb or wb")
+def _check_options(
+    mode: str, fail_below: float | None, resume: bool, output: Path | None, metric: str = "p862"
+) -> None:
+    modes = {"p862": ("auto", "nb", "wb"), "visqol": ("auto", "audio", "speech")}
+    if metric not in modes:
+        raise BatchInputError(f"--metric {metric!r}: expected p862 or visqol")
+    if mode not in modes[metric]:
+        names = f"{', '.join(modes[metric][:-1])} or {modes[metric][-1]}"
+        with_metric = "" if metric == "p862" else f" with --metric {metric}"
+        raise BatchInputError(f"--mode {mode!r}: expected {names}{with_metric}")
     if fail_below is not None and not math.isfinite(fail_below):
         raise BatchInputError(f"--fail-below {fail_below!r}: expected a number")
     if resume and output is None:

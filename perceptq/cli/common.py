@@ -24,6 +24,15 @@ class Mode(str, Enum):
     auto = "auto"
     nb = "nb"
     wb = "wb"
+    audio = "audio"
+    speech = "speech"
+
+
+class Metric(str, Enum):
+    """Quality model."""
+
+    p862 = "p862"
+    visqol = "visqol"
 
 
 class UsageError(ValueError):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from perceptq import api
-from perceptq.cli.common import Command, Mode, err_console, fail
+from perceptq.cli.common import Command, Metric, Mode, err_console, fail
 from perceptq.errors import PerceptqError
 
 
@@ -17,8 +17,13 @@ def score(
     reference: Annotated[Path, typer.Argument(help="Reference (clean source) audio file.")],
     degraded: Annotated[Path, typer.Argument(help="Degraded audio file (or recording) to judge.")],
     mode: Annotated[
-        Mode, typer.Option(help="nb, wb, or auto (wb when rate >= 16 kHz).")
+        Mode, typer.Option(help="P.862: nb, wb, or auto (wb when rate >= 16 kHz). ViSQOL: "
+                           "audio, speech, or auto (speech when rate <= 16 kHz).")
     ] = Mode.auto,
+    metric: Annotated[
+        Metric, typer.Option(help="p862 (ITU-T P.862 speech quality) or visqol (ViSQOL v3: "
+                             "fullband audio and music, or speech).")
+    ] = Metric.p862,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
     timeline: Annotated[bool, typer.Option(
         "--timeline", help="Print MOS per utterance (and per window or occurrence).")] = False,
@@ -36,9 +41,15 @@ def score(
     from perceptq.recording import diagnostics as diag
     from perceptq.recording import timeline as tl
 
+    if metric is Metric.p862 and mode in (Mode.audio, Mode.speech):
+        raise fail(f"--mode {mode.value}: a ViSQOL mode; add --metric visqol (P.862 modes: "
+                   "auto, nb, wb)")
     try:
-        result = api.score(reference, degraded, mode=mode.value, locate=locate, window_s=window)
+        result = api.score(reference, degraded, mode=mode.value, metric=metric.value,
+                           locate=locate, window_s=window)
     except PerceptqError as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:  # a mode or option the metric does not have
         raise fail(str(exc)) from None
     if plot is not None:
         from perceptq.report.plot import plot_score
@@ -51,6 +62,31 @@ def score(
         typer.echo(json.dumps(result.to_dict()))
         return
     typer.echo(f"MOS-LQO   {result.mos:.3f}  ({result.category})")
+    if result.metric == "visqol":
+        _print_visqol(result)
+    else:
+        _print_p862(result)
+    for line in diag.format_lines(result.diagnostics):
+        typer.echo(line)
+    if timeline:
+        typer.echo(tl.format_table(result.timeline))
+    if plot is not None:
+        typer.echo(f"plot      {plot}")
+    for w in result.warnings:
+        err_console.print(f"perceptq: warning: {w}", markup=False)
+
+
+def _print_visqol(result) -> None:
+    typer.echo(f"VNSIM     {result.raw:.4f}")
+    typer.echo(f"metric    ViSQOL v3, {result.mode} mode @ {result.sample_rate} Hz")
+    typer.echo(f"delay ms  {result.mean_delay_ms:.1f}")
+    sims = result.band_similarity
+    worst = int(sims.argmin())
+    typer.echo(f"bands     {len(sims)}, similarity {sims.min():.3f} .. {sims.max():.3f} "
+               f"(lowest at {result.band_center_hz[worst]:.0f} Hz)")
+
+
+def _print_p862(result) -> None:
     typer.echo(f"raw       {result.raw:.3f}")
     typer.echo(f"mode      {result.mode} @ {result.sample_rate} Hz")
     if len(result.utterances) <= 12:
@@ -64,14 +100,6 @@ def score(
     if result.windows:
         w = [r["mos"] for r in result.windows]
         typer.echo(f"windows   {len(w)}, MOS {min(w):.2f} .. {max(w):.2f}")
-    for line in diag.format_lines(result.diagnostics):
-        typer.echo(line)
-    if timeline:
-        typer.echo(tl.format_table(result.timeline))
-    if plot is not None:
-        typer.echo(f"plot      {plot}")
-    for w in result.warnings:
-        err_console.print(f"perceptq: warning: {w}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -271,6 +271,10 @@ _LINES = (
     ("disturbance in", "disturbance",
      lambda d: f"speech {100 * d['speech_share']:.0f} %, pauses {100 * d['pause_share']:.0f} %,"
                f" dropouts {100 * d['dropout_share']:.0f} %"),
+    # ViSQOL (perceptq.recording.visqol_scoring)
+    ("lost patches", "lost_patches", lambda d: f"{d['count']} of {d['of']}"),
+    ("band similarity", "band_similarity",
+     lambda d: f"lowest {d['lowest_value']:.3f} at {d['lowest_band_hz']:.0f} Hz"),
 )
 
 

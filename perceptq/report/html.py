@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from perceptq import __version__
-from perceptq.batch.summary import below, summarise
+from perceptq.batch.summary import below, metrics_in, summarise
 from perceptq.errors import PerceptqError
 from perceptq.report import sections
 from perceptq.report.alerts import (
@@ -243,6 +243,12 @@ def build_report(
         A group-by or time column is missing, or an alert option is invalid.
     """
     window = parse_window(options.alert_window)  # fail early on a bad window
+    metrics = metrics_in(df)
+    if len(metrics) > 1 and "metric" not in options.group_by:
+        raise ReportInputError(
+            f"the results mix {len(metrics)} metrics ({', '.join(metrics)}) whose MOS values are "
+            "not comparable: report them separately, or add --group-by metric"
+        )
     if options.alert_min_count < 0:
         raise ReportInputError("--alert-min-count must be 0 (alerts off) or more")
     df, time_column = prepare(df, options)

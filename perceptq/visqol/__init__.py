@@ -17,7 +17,7 @@ M. Chinen, F. S. C. Lim, J. Skoglund, N. Gureev, F. O'Gorman and A. Hines, "ViSQ
 Open Source Production Ready Objective Speech and Audio Metric", QoMEX 2020.
 """
 
-from perceptq.visqol.config import MODE_RATES, VisqolConfig
+from perceptq.visqol.config import MODE_RATES, VisqolConfig, resolve_mode
 from perceptq.visqol.model import VisqolResult, evaluate
 
-__all__ = ["MODE_RATES", "VisqolConfig", "VisqolResult", "evaluate"]
+__all__ = ["MODE_RATES", "VisqolConfig", "VisqolResult", "evaluate", "resolve_mode"]

@@ -16,6 +16,16 @@ WINDOW_S = 0.08
 OVERLAP = 0.25
 
 
+def resolve_mode(mode: str, ref_rate: int, deg_rate: int) -> str:
+    """Return ``"audio"`` or ``"speech"``; ``auto`` picks speech when both inputs are
+    sampled at 16 kHz or less (speech-band material), else audio."""
+    if mode not in ("auto", *MODE_RATES):
+        raise ValueError(f"mode {mode!r} is not one of 'auto', 'audio', 'speech' for ViSQOL")
+    if mode == "auto":
+        return "speech" if max(ref_rate, deg_rate) <= MODE_RATES["speech"] else "audio"
+    return mode
+
+
 @dataclass(frozen=True, slots=True)
 class VisqolConfig:
     """What the ViSQOL model needs besides the two signals.

@@ -61,7 +61,7 @@ def test_description_paragraphs_are_filled_not_ragged(command):
 def test_batch_mode_is_shown_as_choices_like_score():
     for command in ("score", "batch"):
         line = next(x for x in _help(command).splitlines() if "--mode" in x)
-        assert "<auto|nb|wb>" in line
+        assert "<auto|nb|wb|audio|speech>" in line
 
 
 def test_batch_default_output_is_spelled_out():

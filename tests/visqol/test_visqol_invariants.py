@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from visqol_signals import music
 
 from perceptq.errors import InvalidAudioError
 from perceptq.visqol import VisqolConfig, evaluate
@@ -11,20 +12,6 @@ from perceptq.visqol.mapping import svr_mos
 
 FS = 48000
 AUDIO = VisqolConfig("audio", FS)
-
-
-def music(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
-    """Notes with harmonics and a little noise: a music-like, fullband test signal."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    x = np.zeros_like(t)
-    for start in np.arange(0.0, seconds, 0.25):
-        f0 = 110.0 * 2 ** (rng.integers(0, 24) / 12)
-        env = np.where(t >= start, np.exp(-(t - start) * 4.0), 0.0)
-        for h in range(1, 12):
-            x += env * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / h
-    x += 0.01 * rng.standard_normal(t.shape)
-    return 0.3 * x / np.max(np.abs(x))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +51,7 @@ def test_delay_is_recovered_with_sign(ref):
 
 
 def test_speech_mode_on_speech_rate_signal():
-    x = music(seed=3)[::3]  # 16 kHz
+    x = music(fs=16000, seed=3)
     res = evaluate(x, x, VisqolConfig("speech", 16000))
     assert res.fvnsim.shape == (21,)
     assert res.mos == pytest.approx(5.0, abs=1e-6)
