@@ -129,7 +129,24 @@ def _print_streams(streams: list[Any], perceptual: bool) -> None:
         )
 
 
-def _print_calls(streams: list[Any]) -> None:
+def _rtcp_summary(group: list[Any]) -> str:
+    """What RTCP said about a call: round trip, far-end loss, sender packet counts."""
+    parts = []
+    rtts = [s.rtcp_rtt_ms for s in group if not math.isnan(s.rtcp_rtt_ms)]
+    if rtts:
+        parts.append(f"RTT {sum(rtts) / len(rtts):.1f} ms")
+    far = [s.rtcp_far_loss_pct for s in group if not math.isnan(s.rtcp_far_loss_pct)]
+    if far:
+        parts.append(f"far loss {max(far):.1f} %")
+    parts += [
+        f"SR {s.rtcp_sr_packets} sent/{s.packets} seen" for s in group if s.rtcp_sr_packets >= 0
+    ]
+    mos_lq = [s.xr.get("xr_mos_lq", math.nan) for s in group]
+    parts += [f"XR MOS-LQ {m:.1f}" for m in mos_lq if not math.isnan(m)]
+    return ", ".join(parts) or "-"
+
+
+def _print_calls(streams: list[Any], perceptual: bool) -> None:
     """One row per SIP call: both directions side by side (loss %, jitter, MOS)."""
     calls: dict[str, list[Any]] = {}
     for s in streams:
@@ -137,29 +154,27 @@ def _print_calls(streams: list[Any]) -> None:
             calls.setdefault(s.call_id, []).append(s)
     if not calls:
         return
-    header = ["call", "from -> to", "codec", "start s", "dur s", "status", "RTT ms", "fwd loss %",
-              "fwd jit", "fwd MOS", "rev loss %", "rev jit", "rev MOS", "scale"]  # fmt: skip
+    side_cols = ["loss %", "jit ms", "MOS"] + (["LQO"] if perceptual else [])
+    header = ["call", "from -> to", "codec", "start s", "dur s", "SIP", "DSCP", "RTCP"]
+    header += [f"{d} {c}" for d in ("fwd", "rev") for c in side_cols] + ["scale"]
     rows = []
     for call_id, group in calls.items():
-        fwd = next((s for s in group if s.direction == "caller->callee"), None)
-        rev = next((s for s in group if s.direction == "callee->caller"), None)
         first = group[0]
-        end = first.call_end_s if not math.isnan(first.call_end_s) else None
-        start = first.call_start_s
-        dur = (end - start) if end is not None and not math.isnan(start) else math.nan
-        rtts = [s.rtcp_rtt_ms for s in group if not math.isnan(s.rtcp_rtt_ms)]
-
-        def side(x: Any) -> list[str]:
+        end, start = first.call_end_s, first.call_start_s
+        dur = end - start if not (math.isnan(end) or math.isnan(start)) else math.nan
+        codec = f"{first.codec}/{first.clock_rate or '?'} {_fmt(first.ptime_ms, 'g')} ms"
+        dscp = "/".join(f"{s.dscp}{'' if s.dscp == 46 else '!'}" for s in group)
+        sip_status = str(first.sip_status or "-")
+        row = [call_id, f"{first.call_from} -> {first.call_to}", codec, _fmt(start, ".2f"),
+               _fmt(dur, ".1f"), sip_status, dscp, _rtcp_summary(group)]  # fmt: skip
+        for direction in ("caller->callee", "callee->caller"):
+            x = next((s for s in group if s.direction == direction), None)
             if x is None:
-                return ["-", "-", "-"]
-            return [_fmt(x.loss_pct, ".2f"), _fmt(x.jitter_mean_ms, ".3f"), _fmt(x.mos, ".2f")]
-
-        rows.append(
-            [call_id, f"{first.call_from} -> {first.call_to}", first.codec, _fmt(start, ".2f"),
-             _fmt(dur, ".1f"), str(first.sip_status or "-"),
-             _fmt(sum(rtts) / len(rtts), ".1f") if rtts else "-", *side(fwd), *side(rev),
-             first.rating or "-"]
-        )  # fmt: skip
+                row += ["-"] * len(side_cols)
+                continue
+            row += [_fmt(x.loss_pct, ".2f"), _fmt(x.jitter_mean_ms, ".3f"), _fmt(x.mos, ".2f")]
+            row += [_fmt(x.perceptual_mos, ".2f")] if perceptual else []
+        rows.append([*row, first.rating or "-"])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     typer.echo("")
     for r in [header, *rows]:
@@ -169,16 +184,18 @@ def _print_calls(streams: list[Any]) -> None:
         typer.echo(f"{call_id}: caller UA {ua.caller_ua or '-'}; callee UA {ua.callee_ua or '-'}")
 
 
-RTP_HELP = "\n\n".join([
-    "RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).",
-    "Streams are grouped into calls by the SIP/SDP in the capture, else found per SSRC on "
-    "--ports or by a heuristic. The one-way network delay is --delay, else RTT/2 from RTCP "
-    "when measured, else 0; the jitter buffer is modelled as for "
-    "perceptq emodel. With --reference the G.711 streams are decoded and scored with the "
-    "perceptual model, and both MOS are printed side by side.",
-    "Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable "
-    "or RTP-less capture.",
-])
+RTP_HELP = "\n\n".join(
+    [
+        "RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).",
+        "Streams are grouped into calls by the SIP/SDP in the capture, else found per SSRC on "
+        "--ports or by a heuristic. The one-way network delay is --delay, else RTT/2 from RTCP "
+        "when measured, else 0; the jitter buffer is modelled as for "
+        "perceptq emodel. With --reference the G.711 streams are decoded and scored with the "
+        "perceptual model, and both MOS are printed side by side.",
+        "Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable "
+        "or RTP-less capture.",
+    ]
+)
 _O = typer.Option
 _RTP_HELP = {
     "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
@@ -276,7 +293,7 @@ def rtp_command(
         typer.echo(json.dumps(_jsonable(rows)))
     else:
         _print_streams(streams, reference is not None)
-        _print_calls(streams)
+        _print_calls(streams, reference is not None)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 

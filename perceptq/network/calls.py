@@ -92,6 +92,7 @@ class StreamResult:
     rtcp_far_loss_pct: float = math.nan
     rtcp_far_cum_lost: float = math.nan
     rtcp_far_jitter_ms: float = math.nan
+    rtcp_sr_packets: int = -1
     xr: dict[str, float] = field(default_factory=dict)
     note: str = ""
     perceptual_mos: float = math.nan
@@ -295,6 +296,8 @@ def _stream(
         duplicates=acc.total - acc.unique, reordered=acc.reordered, rtcp_rtt_ms=rtt,
         xr=voip_row(src_rtcp.voip if src_rtcp else None), start_s=acc.first_time,
     )  # fmt: skip
+    if src_rtcp and src_rtcp.sender_reports:
+        res.rtcp_sr_packets = src_rtcp.sent_packets
     if src_rtcp and src_rtcp.last:
         blk = src_rtcp.last
         res.rtcp_far_loss_pct = 100 * blk.fraction_lost / 256

@@ -123,13 +123,13 @@ def rate_stream(
                 codec.emodel, loss_pattern=loss_pattern, jitter_ms=jitter_ms,
                 delay_ms=delay_ms, packet_ms=pkt,
             )  # fmt: skip
-            return Rating(res.r, res.mos, "G.107.1 wb")
+            return Rating(res.r, res.mos, "MOS-CQEW G.107.1 wb")
         if codec.emodel is None:
             return Rating(note=f"no narrowband E-model parameters for {codec.name}")
         nb = rate_network(
             codec.emodel, loss_pattern=loss_pattern, jitter_ms=jitter_ms,
             delay_ms=delay_ms, packet_ms=pkt,
         )  # fmt: skip
-        return Rating(nb.r, nb.mos, "G.107 nb")
+        return Rating(nb.r, nb.mos, "MOS-CQE G.107 nb")
     except EModelError as exc:
         return Rating(note=str(exc))

@@ -138,6 +138,9 @@ class SourceRtcp:
     last: ReportBlock | None = None
     rtts_ms: list[float] = field(default_factory=list)
     voip: VoipMetrics | None = None
+    sender_reports: int = 0  # SRs sent by this source, and its last sender counts
+    sent_packets: int = -1
+    sent_octets: int = -1
 
 
 class RtcpTracker:
@@ -178,7 +181,10 @@ class RtcpTracker:
             if len(body) < 24:
                 self.malformed += 1
                 return
-            ntp_sec, ntp_frac = struct.unpack_from("!II", body, 4)
+            ntp_sec, ntp_frac, _, packets, octets = struct.unpack_from("!IIIII", body, 4)
+            own = self._source(sender)
+            own.sender_reports += 1
+            own.sent_packets, own.sent_octets = packets, octets
             self._sr_seen[(sender, ((ntp_sec & 0xFFFF) << 16) | (ntp_frac >> 16))] = time
             self.sender_reports += 1
             pos = 24

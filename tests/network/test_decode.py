@@ -106,7 +106,7 @@ def test_wideband_call_decoded_and_scored_wideband(tmp_path, codec):
         assert row["codec"].lower() == codec and row["perceptual_mode"] == "wb"
         mos.append(row["perceptual_mos"])
         if codec == "g722":  # G.107.1 rates G.722 without loss; never a narrowband R
-            assert row["rating"] in ("G.107.1 wb", "")
+            assert row["rating"] in ("MOS-CQEW G.107.1 wb", "")
             assert (row["r"] is None) == (loss > 0)
             if loss == 0:
                 assert 100 < row["r"] <= 129
