@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from perceptq.result import CATEGORY_BOUNDS
 
@@ -64,8 +65,9 @@ def to_img(fig: Figure, alt: str) -> str:
     return f'<img class="fig" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def histogram(mos: np.ndarray, threshold: float) -> Figure:
-    """MOS histogram (0.05-wide bins) with bars and background in category colours."""
+def histogram(mos: np.ndarray, threshold: float, *, xlabel: str = "MOS") -> Figure:
+    """MOS histogram (0.05-wide bins) with bars and background in category colours; the
+    count axis has whole-number ticks."""
     fig = _figure(figsize=(11, 3.6))
     ax = fig.subplots()
     lo, hi = MOS_RANGE
@@ -86,8 +88,9 @@ def histogram(mos: np.ndarray, threshold: float) -> Figure:
             ha="left", va="top")  # fmt: skip
     ax.set_xlim(lo, hi)
     ax.set_ylim(0, top * 1.22)
-    ax.set_xlabel("MOS")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("calls / pairs")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -192,13 +195,17 @@ def trend(
     ax.set_ylabel("MOS")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncols=6, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    width = _bar_width(x)
+    # each bar spans 90 % of its own period, centred on it (also when there is one period)
+    width = 0.9 * period / pd.Timedelta(days=1) if period else _bar_width(x)
     axn.bar(x, bins["ok"], width=width, color="#8da0b6", label="scored")
     axn.bar(x, bins["errors"], width=width, bottom=bins["ok"], color="#d73027", label="errors")
     axn.set_ylabel("calls")
+    axn.yaxis.set_major_locator(MaxNLocator(integer=True))
     axn.set_ylim(0, max(float((bins["ok"] + bins["errors"]).max()), 1.0) * 1.5)
     axn.legend(loc="upper left", fontsize=8, ncols=2, frameon=False)
     axn.spines[["top", "right"]].set_visible(False)
+    if period:  # show every period whole, with half a period of margin
+        axn.set_xlim(bins.index.min() - half, bins.index.max() + period + half)
     fig.autofmt_xdate()
     return fig
 

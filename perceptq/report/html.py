@@ -32,6 +32,7 @@ from perceptq.report.alerts import (
     find_alerts,
     parse_window,
 )
+from perceptq.report.worst import worst_section
 
 #: File suffixes read as result tables (folders are searched recursively for them).
 TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
@@ -148,6 +149,7 @@ def load_results(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     for path in files:
         df = read_table(path)
         df["_source"] = path.name
+        df["_scale"] = sections.table_scale(list(df.columns))
         if "status" not in df:  # emodel/rtp tables: a row is ok when it has a MOS
             mos = pd.to_numeric(df[MOS], errors="coerce").to_numpy(dtype=float)
             df["status"] = np.where(np.isfinite(mos), "ok", "error")
@@ -205,6 +207,8 @@ def prepare(df: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, str
     df = df.copy()
     if "_source" not in df:  # a table handed over directly rather than read by load_results
         df["_source"] = "table"
+    if "_scale" not in df:
+        df["_scale"] = sections.table_scale(list(df.columns))
     df[MOS] = pd.to_numeric(df[MOS], errors="coerce")
     ok = np.isfinite(df[MOS].to_numpy(dtype=float))
     if "status" in df:
@@ -282,7 +286,7 @@ def build_report(
         sections.trend_section(df, options.threshold, time_column, alerts, group_by=group_by)
     )
     parts.append(
-        sections.worst_section(df, options.worst, group_by, options.plots_dir, out_dir, time_column)
+        worst_section(df, options.worst, group_by, options.plots_dir, out_dir, time_column)
     )
     parts.append(sections.errors_section(df))
     nav += [("#trend", "Trend"), ("#worst", "Worst calls"), ("#errors", "Errors")]
@@ -317,7 +321,8 @@ def _render(
         subtitle=subtitle,
         nav="".join(f'<a href="{a}">{html.escape(t)}</a>' for a, t in nav),
         alerts=alerts_html,
-        headline=sections.headline_section(summary, n_below, options.threshold),
+        headline=sections.mixed_scales_note(df)
+        + sections.headline_section(summary, n_below, options.threshold),
         sections="\n".join(p for p in parts if p),
         footer=(
             f"perceptq {__version__} · categories: Excellent ≥ 4.5, Good ≥ 4.0, Fair ≥ 3.5, "

@@ -28,7 +28,6 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 MAX_TABLE_ROWS = 200
 _MAX_PLOT_GROUPS = 40
 _MAX_GROUP_LINES = 6
-_DIAG_EXTRA = ("delay_ms",)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -211,13 +210,55 @@ def headline_section(summary: dict[str, Any], n_below: int, threshold: float) ->
     )
 
 
-def histogram_section(df: pd.DataFrame, threshold: float) -> str:
-    """MOS histogram with the category bands."""
-    mos = df.loc[df["_ok"], MOS].to_numpy(dtype=float)
-    if mos.size == 0:
+#: What each MOS scale of a result table measures (the ``_scale`` column).
+SCALES = {
+    "MOS-LQO": "listening quality of the audio (perceptq score / batch; ITU-T P.862)",
+    "MOS-CQE": "conversational quality estimated from network figures (perceptq emodel / "
+    "rtp; ITU-T G.107 E-model)",
+}
+
+
+def table_scale(columns: Sequence[str]) -> str:
+    """Which MOS a result table's ``mos`` column holds, from its columns: MOS-LQO for
+    perceptq batch (``raw``, ``mode``), MOS-CQE for perceptq emodel and rtp (``r``), else
+    plain MOS."""
+    cols = set(columns)
+    if cols & {"raw", "mode"}:
+        return "MOS-LQO"
+    if "r" in cols:
+        return "MOS-CQE"
+    return "MOS"
+
+
+def mixed_scales_note(df: pd.DataFrame) -> str:
+    """A warning when the rows mix MOS scales (empty when they do not)."""
+    scales = sorted(df.loc[df["_ok"], "_scale"].unique())
+    if len(scales) < 2:
         return ""
-    img = figs.to_img(figs.histogram(mos, threshold), "MOS histogram with category bands")
-    return f'<section id="distribution"><h2>MOS distribution</h2>{img}</section>'
+    what = "; ".join(f"<b>{_e(s)}</b>: {_e(SCALES.get(s, 'MOS of unknown origin'))}"
+                     for s in scales)  # fmt: skip
+    return (
+        f'<p class="note mixed">⚠ These results mix {len(scales)} MOS scales that measure '
+        f"different things ({what}). The MOS distribution shows them apart; the headline "
+        "figures, groups, trend and alerts pool every row: report them separately, or "
+        "group by a column that tells them apart.</p>"
+    )
+
+
+def histogram_section(df: pd.DataFrame, threshold: float) -> str:
+    """MOS histogram with the category bands: one per MOS scale when the rows mix them."""
+    ok = df[df["_ok"]]
+    if ok.empty:
+        return ""
+    scales = sorted(ok["_scale"].unique())
+    imgs = []
+    for scale in scales:
+        mos = ok.loc[ok["_scale"] == scale, MOS].to_numpy(dtype=float)
+        title = f"<h3>{_e(scale)}: {len(mos):,} rows</h3>" if len(scales) > 1 else ""
+        fig = figs.histogram(mos, threshold, xlabel=scale)
+        imgs.append(title + figs.to_img(fig, f"{scale} histogram with category bands"))
+    note = mixed_scales_note(df)
+    return f'<section id="distribution"><h2>MOS distribution</h2>{note}{"".join(imgs)}</section>'
 
 
 def group_section(df: pd.DataFrame, columns: list[str], threshold: float, anchor: str) -> str:
@@ -397,62 +438,25 @@ def find_plot(degraded: str, index: dict[str, list[Path]], plots_dir: Path) -> P
     return candidates[scores.index(best)]
 
 
-def worst_section(
-    df: pd.DataFrame, n: int, group_by: Sequence[str], plots_dir: Path | None, out_dir: Path,
-    time_column: str | None,
-) -> str:  # fmt: skip
-    """The ``n`` lowest-MOS rows with their diagnostics and links to their plots."""
-    scored = df[df["_ok"]]
-    if n <= 0 or scored.empty:
-        return ""
-    worst = scored.nsmallest(n, MOS, keep="first")
-    # diagnostics that at least one of the listed rows carries
-    diag = [c for c in df.columns if str(c).startswith("diag_") and worst[c].notna().any()]
-    extra = [c for c in _DIAG_EXTRA if c in df.columns]
-    index = index_plots(plots_dir)
-    header = [("#", True)] + ([("time (UTC)", False)] if time_column else [])
-    header.append(("call / pair", False))
-    if "reference" in df:
-        header.append(("reference", False))
-    header += [(c, False) for c in group_by] + [("MOS", True), ("category", False)]
-    header += [(c.removeprefix("diag_"), True) for c in extra + diag]
-    if plots_dir is not None:
-        header.append(("plot", False))
-    rows = []
-    for rank, (_, r) in enumerate(worst.iterrows(), start=1):
-        cells = [str(rank)] + ([_when(r["_time"])] if time_column else [])
-        title = _e(r["degraded"]) if "degraded" in df else _e(r["_label"])
-        cells.append(f'<span class="path" title="{title}">{_e(r["_label"])}</span>')
-        if "reference" in df:
-            cells.append(f'<span class="path" title="{_e(r["reference"])}">'
-                         f'{_e(Path(str(r["reference"])).name)}</span>')  # fmt: skip
-        cells += [_e(r[c]) for c in group_by]
-        cells += [mos_chip(float(r[MOS])), category_of(float(r[MOS]))]
-        cells += [_cell_value(r[c]) for c in extra + diag]
-        if plots_dir is not None:
-            plot = find_plot(str(r.get("degraded", r["_label"])), index, plots_dir)
-            cells.append(_plot_link(plot, out_dir))
-        rows.append(cells)
-    note = '<p class="note">Lowest MOS first. Diagnostics appear when the results carry them.'
-    if plots_dir is not None:
-        note += f" Plots from {_e(plots_dir)} matched by degraded file name."
-    return (
-        f'<section id="worst"><h2>Worst {len(rows)} calls / pairs</h2>{note}</p>'
-        f'<div class="scroll">{table(header, rows)}</div></section>'
-    )
+def path_html(text: Any) -> str:
+    """A path, escaped, that may break after its slashes only (never letter by letter)."""
+    return _e(text).replace("/", "/<wbr>").replace("\\", "\\<wbr>")
 
 
-def _cell_value(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return _num(float(value), 2 if abs(value) < 1000 else 0)
-    return _e(value) if value is not None and not pd.isna(value) else "–"
+def _path_cell(value: Any) -> str:
+    """A path cell; an empty one (an error row without a reference) shows a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return '<span class="note" title="none">–</span>'
+    if not str(value).strip():
+        return '<span class="note" title="none">–</span>'
+    return f'<span class="path">{path_html(value)}</span>'
 
 
 def _plot_link(plot: Path | None, out_dir: Path) -> str:
     if plot is None:
         return '<span class="note">none</span>'
     href = quote(Path(os.path.relpath(plot.resolve(), out_dir.resolve())).as_posix())
-    return f'<a href="{_e(href)}">{_e(plot.name)}</a>'
+    return f'<a href="{_e(href)}" title="{_e(plot.name)}">plot</a>'
 
 
 def errors_section(df: pd.DataFrame) -> str:
@@ -468,7 +472,7 @@ def errors_section(df: pd.DataFrame) -> str:
         status = r["status"] if "status" in df else "no MOS"
         error = r["error"] if "error" in df and not pd.isna(r["error"]) else ""
         error = error or "MOS missing or not a number"
-        rows.append([_e(r["_source"])] + [f'<span class="path">{_e(r[c])}</span>' for c in cols]
+        rows.append([_e(r["_source"])] + [_path_cell(r[c]) for c in cols]
                     + [_e(status), f'<span class="err">{_e(error)}</span>'])  # fmt: skip
     return (
         f'<section id="errors"><h2>Errors ({len(bad)})</h2>'
