@@ -284,7 +284,7 @@ def batch(
             "--output",
             "-o",
             help="Result table: .csv, .jsonl or .parquet. Default: a new CSV in the "
-            "current folder named after the date and time (perceptq-results-DATE-TIME.csv).",
+            "current folder, named perceptq-results- and the date and time.",
         ),
     ] = None,
     resume: Annotated[
