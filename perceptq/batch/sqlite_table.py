@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from perceptq.batch.table import DIAG_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RESULT_COLUMNS
+from perceptq.batch.columns import DIAG_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, RESULT_COLUMNS
 
 #: Columns the history adds to a result row, with their SQL types.
 HISTORY_COLUMNS: dict[str, str] = {

@@ -17,49 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# the columns live in a leaf module (the SQLite table builds on them too); importable here
+from perceptq.batch.columns import DIAG_COLUMNS as DIAG_COLUMNS
+from perceptq.batch.columns import FLOAT_COLUMNS as FLOAT_COLUMNS
+from perceptq.batch.columns import INT_COLUMNS as INT_COLUMNS
+from perceptq.batch.columns import RESULT_COLUMNS as RESULT_COLUMNS
+from perceptq.batch.columns import WARNING_SEPARATOR as WARNING_SEPARATOR
+
 if TYPE_CHECKING:
     from perceptq.result import Score
-
-#: Columns of a result table, in order (manifest extras and diagnostics follow).
-RESULT_COLUMNS: tuple[str, ...] = (
-    "reference",
-    "degraded",
-    "status",
-    "error",
-    "warnings",
-    "metric",
-    "mode",
-    "sample_rate",
-    "mos",
-    "raw",
-    "category",
-    "delay_ms",
-    "n_utterances",
-    "reference_duration_s",
-    "degraded_duration_s",
-    "seconds",
-    "degraded_mtime",
-    "folder",
-)
-#: Separator of the messages in the ``warnings`` column (messages may contain "; ").
-WARNING_SEPARATOR = " | "
-#: Diagnostic columns, filled from ``Score.diagnostics`` when the model reports them.
-DIAG_COLUMNS: tuple[str, ...] = (
-    "diag_level_diff_db",
-    "diag_snr_db",
-    "diag_ref_bandwidth_hz",
-    "diag_deg_bandwidth_hz",
-    "diag_clipping_fraction",
-    "diag_dropouts",
-    "diag_dropout_ms",
-    "diag_delay_range_ms",
-    "diag_drift_ppm",
-)
-#: Columns holding numbers (the others hold text).
-FLOAT_COLUMNS = frozenset(
-    {"mos", "raw", "delay_ms", "reference_duration_s", "degraded_duration_s", "seconds"}
-) | frozenset(DIAG_COLUMNS)
-INT_COLUMNS = frozenset({"sample_rate", "n_utterances"})
 
 
 # --- rows --------------------------------------------------------------------------------
@@ -189,22 +155,23 @@ def _number(value: Any) -> float:
 # --- result tables on disk ---------------------------------------------------------------
 
 #: Output formats by file extension.
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+           ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}  # fmt: skip
 
 
 def table_format(path: str | os.PathLike) -> str:
-    """Return ``csv``, ``jsonl`` or ``parquet`` for a result-table path.
+    """Return ``csv``, ``jsonl``, ``parquet`` or ``sqlite`` for a result-table path.
 
     Raises
     ------
     ValueError
-        If the extension is none of .csv, .jsonl (.ndjson) or .parquet.
+        If the extension is none of .csv, .jsonl (.ndjson), .parquet or .sqlite (.db).
     """
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix not in FORMATS:
         raise ValueError(
             f"{os.fspath(path)}: unknown output format {suffix or '(no extension)'!r}; "
-            "use .csv, .jsonl or .parquet"
+            "use .csv, .jsonl, .parquet or .sqlite"
         )
     return FORMATS[suffix]
 
@@ -271,12 +238,25 @@ def read_results(path: str | os.PathLike) -> Any:
         records = [dict(zip(columns, r, strict=False)) for r in reader if r]
     elif fmt == "jsonl":
         records, columns = _read_jsonl(path)
+    elif fmt == "sqlite":
+        return _read_sqlite(path)
     else:
         records, columns = _read_parquet(path)
     missing = [c for c in ("reference", "degraded", "status") if c not in columns]
     if missing:
         raise ValueError(f"{path}: not a perceptq result table (no {', '.join(missing)} column)")
     return _typed_frame(records, columns)
+
+
+def _read_sqlite(path: str, where: str = "") -> Any:
+    """The ``results`` table of a history database (see :mod:`.sqlite_table`)."""
+    from perceptq.batch.sqlite_table import connect, read_frame
+
+    con = connect(path, create=False)
+    try:
+        return read_frame(con, where)
+    finally:
+        con.close()
 
 
 def _read_jsonl(path: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -329,6 +309,9 @@ def rows_to_resume(path: str | os.PathLike, columns: list[str]) -> list[dict[str
     """
     if not Path(path).exists() and not Path(journal_path(path)).exists():
         return []
+    if table_format(path) == "sqlite":  # a shared history: the rows batches wrote
+        earlier = _read_sqlite(os.fspath(path), "WHERE origin = 'batch'")
+        return earlier[[c for c in columns if c in earlier.columns]].to_dict("records")
     earlier = read_results(path)
     if list(earlier.columns) != columns:
         raise ValueError(
@@ -343,6 +326,9 @@ class ResultWriter:
     CSV and JSONL rows are flushed one by one. Parquet rows go out in row groups; until
     the file is closed they are also kept, one flushed line each, in the journal side
     file (:func:`journal_path`), so a killed run loses nothing already scored.
+
+    A history database (``.sqlite``) is not replaced: rows are added to its ``results``
+    table (:class:`perceptq.batch.sqlite_table.SqliteResultWriter`), one commit each.
 
     Parameters
     ----------
@@ -371,6 +357,12 @@ class ResultWriter:
         self._buffer: list[dict[str, Any]] = []
         self._row_group_size = row_group_size
         self._parquet: Any = None
+        self._sqlite: Any = None
+        if self.format == "sqlite":  # kept rows are in the database already
+            from perceptq.batch.sqlite_table import SqliteResultWriter
+
+            self._sqlite = SqliteResultWriter(self.path, self.columns)
+            return
         # the line-per-row file: the output itself, or the Parquet output's journal
         lines_path = journal_path(self.path) if self.format == "parquet" else self.path
         header = self.columns if self.format == "csv" else None
@@ -412,6 +404,10 @@ class ResultWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one row (a dict column -> value; missing columns are left empty)."""
+        if self._sqlite is not None:
+            self._sqlite.write(row)
+            self.rows_written += 1
+            return
         cells = self._cells(row)
         if self.format == "csv":
             self._csv.writerow(["" if v is None else _csv_text(v) for v in cells.values()])
@@ -424,6 +420,9 @@ class ResultWriter:
 
     def close(self) -> None:
         """Finish the file (for Parquet: last row group, footer, then drop the journal)."""
+        if self._sqlite is not None:
+            self._sqlite.close()
+            return
         if self._lines.closed:
             return
         self._lines.close()

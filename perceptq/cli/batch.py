@@ -174,6 +174,7 @@ def _open_scheduler(address: str) -> Any:
 def _row(result: Any, spec: PairSpec) -> dict[str, Any]:
     row = result.to_row()
     row.update(reference=spec.reference, degraded=spec.degraded, **spec.extras)
+    row["file_path"] = spec.degraded_path  # the file's identity in a .sqlite history
     for column in ("error", "warnings"):
         row[column] = _as_given(row[column], spec)
     return row
@@ -244,10 +245,13 @@ def _folder(spec: PairSpec) -> str:
     return Path(spec.degraded_path).parent.name if spec.degraded_path else ""
 
 
-def _summarise(output: Path, group_by: list[str]) -> Any:
+def _summarise(output: Path, group_by: list[str], specs: list[PairSpec]) -> Any:
     from perceptq.batch.summary import summarise
 
     table = read_results(output)
+    if table_format(output) == "sqlite":  # a shared history: this batch's rows only
+        mine = {s.degraded for s in specs}
+        table = table[(table["origin"] == "batch") & table["degraded"].isin(mine)]
     return table, summarise(table, group_by=group_by)
 
 
@@ -283,8 +287,9 @@ def batch(
         typer.Option(
             "--output",
             "-o",
-            help="Result table: .csv, .jsonl or .parquet. Default: a new CSV in the "
-            "current folder, named perceptq-results- and the date and time.",
+            help="Result table: .csv, .jsonl or .parquet, or a .sqlite history shared with "
+            "perceptq watch (rows are added to it). Default: a new CSV in the current folder, "
+            "named perceptq-results- and the date and time.",
         ),
     ] = None,
     resume: Annotated[
@@ -374,7 +379,7 @@ def batch(
         if not finished:
             raise KeyboardInterrupt
         progress.say(f"finished: {progress.status(final=True)}")
-        table, summary = _summarise(output, groups)
+        table, summary = _summarise(output, groups, specs)
     except BatchInputError as exc:
         raise fail(str(exc)) from None
     except WorkerStartError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,13 +25,18 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 def report(
     results: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             help="Result tables of perceptq batch, emodel or rtp (CSV, JSONL, Parquet), "
-            "or folders of them; all are concatenated.",
+            "history databases (.sqlite) of perceptq watch or batch, or folders of them; "
+            "all are concatenated.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="A history database (same as giving it as RESULTS).", dir_okay=False),
+    ] = None,
     output: Annotated[
         Path, typer.Option("-o", "--output", help="HTML file to write.", dir_okay=False)
     ] = Path("report.html"),
@@ -79,8 +84,11 @@ def report(
         plots_dir=plots,
         title=title,
     )
+    inputs = [*(results or []), *([db] if db is not None else [])]
+    if not inputs:
+        raise fail("give RESULTS (tables, folders or a .sqlite history) or --db")
     try:
-        result = write_report(results, output, options)
+        result = write_report(inputs, output, options, episodes=_episodes(inputs))
         if alerts_json is not None:
             text = json.dumps(result.alerts_document(options), indent=2)
             try:
@@ -98,6 +106,25 @@ def report(
     typer.echo(f"wrote {output} ({size_kb:.0f} KB, {result.rows} rows, {note})", err=True)
     if result.alerts:
         raise typer.Exit(EXIT_THRESHOLD)
+
+
+def _episodes(inputs: list[Path]) -> Any:
+    """The recorded alert episodes of the history databases among ``inputs`` (or None)."""
+    from perceptq.batch.sqlite_table import HistoryDatabaseError, is_sqlite_path
+
+    databases = [p for p in inputs if p.is_file() and is_sqlite_path(p)]
+    if not databases:
+        return None
+    import pandas as pd
+
+    from perceptq.monitor.store import read_alerts
+
+    try:
+        return pd.concat([read_alerts(p) for p in databases], ignore_index=True)
+    except HistoryDatabaseError as exc:
+        from perceptq.report.html import ReportInputError
+
+        raise ReportInputError(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:

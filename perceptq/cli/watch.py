@@ -172,14 +172,17 @@ def watch(
         received.append(signum)
         watcher.request_stop()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     how = f"polling every {config.poll_s:g} s" if config.poll_s else f"{watcher.waker.kind}"
     say(f"watching {config.inbox} ({how}, settle {config.settle_s:g} s, "
         f"{config.jobs} job(s)); history in {config.db}")  # fmt: skip
-    stats = watcher.run()
-    if server is not None:
-        server.shutdown()
+    try:
+        stats = watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server is not None:
+            server.shutdown()
     say(f"stopped: {stats.scored} scored, {stats.errors} error(s), {stats.skipped} skipped, "
         f"{stats.opened} episode(s) opened, {stats.closed} closed")  # fmt: skip
     if not once:

@@ -116,13 +116,23 @@ def record_skip(con: sqlite3.Connection, path: str, size: int, mtime_ns: int, re
     return cursor.rowcount > 0
 
 
-def read_alerts(con: sqlite3.Connection) -> Any:
-    """The ``alerts`` table as a DataFrame (oldest first)."""
+def read_alerts(path: str | os.PathLike) -> Any:
+    """The ``alerts`` table of a database as a DataFrame (oldest first), read-only; empty
+    when the database has none (e.g. written by ``perceptq batch`` alone)."""
     import pandas as pd
 
-    cursor = con.execute(
-        "SELECT id, group_label, opened_at, last_low_at, closed_at, calls_below, calls_total, "
-        "min_mos, median_mos, threshold, min_count, window_s, group_by, group_key "
-        "FROM alerts ORDER BY opened_ts, id"
-    )
-    return pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
+    columns = ["id", "group_label", "opened_at", "last_low_at", "closed_at", "calls_below",
+               "calls_total", "min_mos", "median_mos", "threshold", "min_count", "window_s",
+               "group_by", "group_key"]  # fmt: skip
+    con = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True, timeout=30)
+    try:
+        has = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'alerts'").fetchone()
+        if not has:
+            return pd.DataFrame(columns=columns)
+        cursor = con.execute(f"SELECT {', '.join(columns)} FROM alerts ORDER BY opened_ts, id")
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+    except sqlite3.DatabaseError as exc:
+        raise HistoryDatabaseError(f"{os.fspath(path)}: cannot read alerts ({exc})") from None
+    finally:
+        con.close()
+

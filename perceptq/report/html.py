@@ -35,7 +35,8 @@ from perceptq.report.alerts import (
 from perceptq.report.worst import worst_section
 
 #: File suffixes read as result tables (folders are searched recursively for them).
-TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".sqlite", ".sqlite3",
+                  ".db")  # fmt: skip
 #: Time column used when none is given.
 DEFAULT_TIME_COLUMN = "degraded_mtime"
 MOS = "mos"
@@ -118,6 +119,10 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
+        elif suffix in (".sqlite", ".sqlite3", ".db"):  # a history database: its results
+            from perceptq.batch.table import read_results
+
+            df = read_results(path)
         elif suffix in (".jsonl", ".ndjson"):
             df = pd.read_json(path, lines=True, dtype=False)
         elif suffix == ".json":
@@ -202,8 +207,9 @@ def prepare(df: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, str
     time_column = options.time_column
     if time_column is not None and time_column not in df.columns:
         raise ReportInputError(f"time column {time_column!r} not in the results")
-    if time_column is None and DEFAULT_TIME_COLUMN in df.columns:
-        time_column = DEFAULT_TIME_COLUMN
+    if time_column is None:  # a history's call time (sidecar or mtime), else the file's mtime
+        time_column = next((c for c in ("call_time", DEFAULT_TIME_COLUMN) if c in df.columns),
+                           None)  # fmt: skip
     df = df.copy()
     if "_source" not in df:  # a table handed over directly rather than read by load_results
         df["_source"] = "table"
@@ -226,8 +232,9 @@ def prepare(df: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, str
 
 
 def build_report(
-    df: pd.DataFrame, options: ReportOptions, *, sources: list[str], out_dir: Path
-) -> Report:
+    df: pd.DataFrame, options: ReportOptions, *, sources: list[str], out_dir: Path,
+    episodes: pd.DataFrame | None = None,
+) -> Report:  # fmt: skip
     """Build the report of a concatenated result table.
 
     Parameters
@@ -290,6 +297,9 @@ def build_report(
     )
     parts.append(sections.errors_section(df))
     nav += [("#trend", "Trend"), ("#worst", "Worst calls"), ("#errors", "Errors")]
+    if episodes is not None:  # the episodes perceptq watch recorded and notified
+        parts.append(sections.episodes_section(episodes))
+        nav.append(("#episodes", "Recorded episodes"))
     alerts_html = sections.alerts_section(
         alerts, evaluated=evaluated, reason=reason, threshold=options.threshold,
         min_count=options.alert_min_count, window=options.alert_window,
@@ -331,12 +341,20 @@ def _render(
     )
 
 
-def write_report(paths: list[Path], output: Path, options: ReportOptions) -> Report:
-    """Read result tables, build the report and write it to ``output`` (UTF-8 HTML)."""
+def write_report(
+    paths: list[Path], output: Path, options: ReportOptions, *,
+    episodes: pd.DataFrame | None = None,
+) -> Report:  # fmt: skip
+    """Read result tables, build the report and write it to ``output`` (UTF-8 HTML).
+
+    ``episodes``: the alert episodes a history database recorded (its ``alerts`` table),
+    listed in a section of their own.
+    """
     df, sources = load_results(paths)
     if options.plots_dir is not None and not options.plots_dir.is_dir():
         raise ReportInputError(f"plots folder '{options.plots_dir}' does not exist")
-    report = build_report(df, options, sources=sources, out_dir=output.parent)
+    report = build_report(df, options, sources=sources, out_dir=output.parent,
+                          episodes=episodes)  # fmt: skip
     try:
         output.write_text(report.html, encoding="utf-8")
     except OSError as exc:

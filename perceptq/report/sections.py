@@ -479,3 +479,22 @@ def errors_section(df: pd.DataFrame) -> str:
         f'<div class="scroll">{table(header, rows)}</div>'
         f"{_more(len(rows), len(bad), 'error rows')}</section>"
     )
+
+
+def episodes_section(episodes: pd.DataFrame) -> str:
+    """The ``alerts`` table of a history database: each episode as it was notified."""
+    if episodes.empty:
+        body = '<div class="note">No episode recorded in the database.</div>'
+    else:
+        rows = [[
+            _e(r.group_label), _time_text(r.opened_at), _time_text(r.last_low_at),
+            _time_text(r.closed_at) if r.closed_at else "<b>open</b>",
+            f"{r.calls_below} of {r.calls_total}", mos_chip(r.min_mos), mos_chip(r.median_mos),
+        ] for r in episodes.itertuples()]  # fmt: skip
+        header = [("group", False), ("opened (UTC)", False), ("last low call", False),
+                  ("closed (UTC)", False), ("calls below", True), ("min MOS", True),
+                  ("median MOS", True)]  # fmt: skip
+        body = (f'<div class="scroll short">{table(header, rows[:MAX_TABLE_ROWS])}</div>'
+                f"{_more(min(len(rows), MAX_TABLE_ROWS), len(rows), 'episodes')}")  # fmt: skip
+    return ('<section id="episodes"><h2>Alert episodes recorded by perceptq watch</h2>'
+            f"{body}</section>")  # fmt: skip

@@ -17,6 +17,9 @@ from typing import ClassVar
 
 import pytest
 from helpers import BAD, GOOD, REF, drop, lines, perceptq, rows, run, wait_for
+from typer.testing import CliRunner
+
+from perceptq.cli import app
 
 
 class Hook(BaseHTTPRequestHandler):
@@ -133,6 +136,26 @@ def test_service_scores_alerts_notifies_and_serves_metrics(tmp_path, hook):
     assert "0 scored" in again.stderr
     assert len(lines(events)) == 2 and len(Hook.received) == 2
     assert rows(db, "SELECT count(*), count(DISTINCT file_path) FROM results") == [(6, 6)]
+    # trends and the report from the database
+    runner = CliRunner()
+    res = runner.invoke(app, ["history", "--db", str(db), "--group-by", "site", "--every", "hour",
+                              "--threshold", "2.5", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    trend = json.loads(res.stdout)
+
+    def total(site, key):
+        return sum(r[key] * (r["scored"] if key == "below" else 1) for r in trend
+                   if r["site"] == site)  # fmt: skip
+
+    assert (total("paris", "calls"), total("paris", "below")) == (4, 3)
+    assert (total("lyon", "calls"), total("lyon", "below")) == (2, 0)
+    assert {r["period"][:14] for r in trend} >= {t0.strftime("%Y-%m-%dT%H:")}
+    html = tmp_path / "report.html"
+    res = runner.invoke(app, ["report", str(db), "-o", str(html), "--group-by", "site",
+                              "--alert-below", "2.5", "--alert-window", "10min"])  # fmt: skip
+    assert res.exit_code == 3, res.output  # the report's own rule finds the same episode
+    page = html.read_text()
+    assert "Alert episodes recorded by perceptq watch" in page and "site=paris" in page
 
 
 def _metrics_port(proc) -> int | None:
