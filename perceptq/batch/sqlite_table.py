@@ -167,6 +167,7 @@ def _create_results(con: sqlite3.Connection) -> None:
                 # a column added to the result row since the file was made
                 kind = HISTORY_COLUMNS.get(c, _sql_type(c))
                 con.execute(f"ALTER TABLE results ADD COLUMN {quote(c)} {kind}")
+            con.execute("CREATE INDEX IF NOT EXISTS results_metric ON results (metric)")
             return
         defs = [f"{quote(c)} {_sql_type(c)}" for c in (*RESULT_COLUMNS, *DIAG_COLUMNS)]
         defs += [f"{quote(c)} {kind}" for c, kind in HISTORY_COLUMNS.items()]
@@ -176,6 +177,7 @@ def _create_results(con: sqlite3.Connection) -> None:
             f"({', '.join(quote(c) for c in IDENTITY)})"
         )
         con.execute("CREATE INDEX results_call_ts ON results (call_ts)")
+        con.execute("CREATE INDEX results_metric ON results (metric)")  # metrics never mix
 
 
 def table_columns(con: sqlite3.Connection, table: str = "results") -> list[str]:

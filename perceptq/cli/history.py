@@ -89,6 +89,9 @@ def history(
             rows = compute(con, query)
         finally:
             con.close()
+        stats = ("period", "calls", "scored", "errors", "mean", "median", "p5", "below")
+        if rows:  # the groups as answered (metric comes first when the database has two)
+            groups = tuple(k for k in rows[0] if k not in stats)
         if output is not None:
             import pandas as pd
 

@@ -60,8 +60,6 @@ def _config(**o: Any) -> Any:
         raise WatchInputError(f"{o['reference']}: reference file not found")
     if o["reference_dir"] is not None and not o["reference_dir"].is_dir():
         raise WatchInputError(f"{o['reference_dir']}: reference folder not found")
-    if o["mode"] not in ("auto", "nb", "wb"):
-        raise WatchInputError(f"--mode {o['mode']!r}: expected auto, nb or wb")
     if not (math.isfinite(o["settle"]) and o["settle"] >= 0):
         raise WatchInputError(f"--settle {o['settle']!r}: expected seconds >= 0")
     if o["poll"] is not None and not (math.isfinite(o["poll"]) and o["poll"] > 0):
@@ -116,8 +114,10 @@ def watch(
         Path | None, _O(help="Folder of references, paired like 'perceptq batch'.")
     ] = None,
     locate: Annotated[bool, _O(help="Recordings hold the reference somewhere inside.")] = False,
-    metric: Annotated[str, _O(help="Quality metric (p862).")] = "p862",
-    mode: Annotated[str, _O(help="nb, wb, or auto (wb when rate >= 16 kHz).")] = "auto",
+    metric: Annotated[str, _O(help="p862 (speech, as perceptq score) or visqol.")] = "p862",
+    mode: Annotated[
+        str, _O(help="p862: nb, wb or auto (wb at >= 16 kHz); visqol: audio, speech or auto.")
+    ] = "auto",
     jobs: Annotated[int | None, _O(help="Worker processes (default: all cores).", min=1,
                                    show_default=False)] = None,
     db: Annotated[Path | None, _O(help="History database (default: ./perceptq.sqlite).",

@@ -5,7 +5,8 @@ columns): ``calls`` (rows), ``scored`` (ok rows with a MOS), ``errors`` (rows wh
 is not ok), ``mean``, ``median`` and ``p5`` of the MOS (as :func:`numpy.median` and
 :func:`numpy.percentile` (linear) compute them, i.e. as ``perceptq batch``'s summary does)
 and ``below``, the share of scored calls with a MOS under the threshold. Capture streams
-without a perceptual score are calls that are neither scored nor errors.
+without a perceptual score are calls that are neither scored nor errors. A database that
+holds scores of two metrics (P.862 and ViSQOL) is always grouped by ``metric`` first.
 
 Speed: the rows are read through a covering index on (group columns, ``call_ts``,
 ``status``, ``mos``), created the first time a grouping is asked for, in index order, so
@@ -81,6 +82,11 @@ def history(con: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
             f"(columns: {', '.join(c for c in have.values() if c != 'id')})"
         )
     group_by = tuple(have[c.lower()] for c in query.group_by)
+    if "metric" in have and "metric" not in group_by:  # scores of two metrics never mix
+        low, high = con.execute("SELECT min(metric), max(metric) FROM results "
+                                "WHERE metric <> ''").fetchone()  # fmt: skip
+        if low != high:
+            group_by = ("metric", *group_by)
     index = index_for(con, group_by)
     where, params = ["call_ts IS NOT NULL"], []
     if query.since is not None:

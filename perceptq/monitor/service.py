@@ -14,7 +14,6 @@ Nothing here prints: lines for the user go to the ``say`` callback.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import time
 from collections.abc import Callable
@@ -77,18 +76,27 @@ class WatchStats:
     closed: int = 0
 
 
-def make_scorer(metric: str, locate: bool) -> Any:
-    """The scoring function handed to the workers (None: the batch's default)."""
+def make_scorer(metric: str, mode: str, locate: bool) -> Any:
+    """The scoring function handed to the workers (None: the batch's default).
+
+    Raises
+    ------
+    WatchInputError
+        A metric, or a mode of it, that perceptq does not have; ``locate`` with ViSQOL.
+    """
+    modes = {"p862": ("auto", "nb", "wb"), "visqol": ("auto", "audio", "speech")}
+    if metric not in modes:
+        raise WatchInputError(f"--metric {metric!r}: expected p862 or visqol")
+    if mode not in modes[metric]:
+        raise WatchInputError(f"--mode {mode!r}: expected {', '.join(modes[metric])} "
+                              f"with --metric {metric}")  # fmt: skip
+    if not locate:
+        return None
+    if metric != "p862":
+        raise WatchInputError("--locate is available with --metric p862 only")
     from perceptq import api
 
-    options: dict[str, Any] = {}
-    if metric not in ("p862", "pesq"):
-        if "metric" not in inspect.signature(api.score).parameters:
-            raise WatchInputError(f"--metric {metric!r}: this perceptq scores p862 only")
-        options["metric"] = metric
-    if locate:
-        options["locate"] = True
-    return functools.partial(api.score, **options) if options else None
+    return functools.partial(api.score, locate=True)
 
 
 class Watcher:
@@ -101,7 +109,7 @@ class Watcher:
         self.stats = WatchStats()
         self.stopping = False
         self.pattern = Pattern(config.pattern) if config.pattern else None
-        self.scorer = make_scorer(config.metric, config.locate)
+        self.scorer = make_scorer(config.metric, config.mode, config.locate)
         self.inbox = Inbox(config.inbox, settle_s=config.settle_s, pattern=self.pattern)
         self.waker = Waker(use_events=config.poll_s is None)
         self.refs = ReferenceIndex.of(Path(config.reference_dir)) if config.reference_dir else None
@@ -214,8 +222,9 @@ class Watcher:
             self.pool = worker_pool(jobs)
         pairs = [{"reference": ref, "degraded": a.path} for a, ref in audio]
         executor = self.pool if jobs > 1 and len(audio) > 1 else None
-        results = score_many(pairs, mode=self.config.mode, jobs=1 if executor is None else jobs,
-                             executor=executor, _scorer=self.scorer)  # fmt: skip
+        results = score_many(pairs, mode=self.config.mode, metric=self.config.metric,
+                             jobs=1 if executor is None else jobs, executor=executor,
+                             _scorer=self.scorer)  # fmt: skip
         broken = False
         try:
             for result in results:
@@ -227,6 +236,7 @@ class Watcher:
                         continue  # scored again in a new pool at the next scan
                 row = result.to_row()
                 row["reference"] = reference
+                row["metric"] = row.get("metric") or self.config.metric
                 self._store(arrival, [row])
                 if self.stopping:
                     break
