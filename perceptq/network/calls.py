@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from perceptq.network import amr
 from perceptq.network.payload import Codec, clock_for, codec_for, is_event, rate_stream
 from perceptq.network.pcap import (
     ReadStats,
@@ -37,6 +39,7 @@ from perceptq.result import category_of
 
 #: Streams with fewer packets get a note: their loss and jitter say little.
 SHORT_STREAM = 10
+_AMR_SAMPLE = 200  # packets whose AMR frame types name the codec mode
 EF = 46
 _SKIP_PORTS = {53, 67, 68, 123, 137, 138, 161, 162, 514, 1900, 5353}
 
@@ -169,6 +172,7 @@ def analyse_calls(
     accs: dict[StreamKey, StreamAccumulator] = {}
     rtpmaps: dict[StreamKey, dict[int, tuple[str, int]]] = {}
     found: dict[StreamKey, tuple[str, str, Any] | None] = {}  # SDP media at the first packet
+    amr_modes: dict[StreamKey, Counter[int]] = {}  # AMR frame types of the first packets
     t0: float | None = None
     for ts, src, dst, dscp, is_tcp, data in iter_datagrams(path, stats):
         if t0 is None:
@@ -200,6 +204,8 @@ def analyse_calls(
             sdp_map = dict(known[2].rtpmap) if known else {}
             rtpmaps[key] = {**sdp_map, **user_map}
         acc.add(t, seq, rtp_ts, pt, marker, dscp, clock_for(pt, rtpmaps[key]), payload)
+        if acc.total <= _AMR_SAMPLE and pt in rtpmaps[key]:
+            _count_amr(amr_modes, key, rtpmaps[key][pt][0], payload, found[key], pt)
     report.notes.extend(stats.notes)
     report.frames = stats.frames
     chosen = []
@@ -220,7 +226,7 @@ def analyse_calls(
             call_rtts.setdefault(known[0], []).extend(src_rtcp.rtts_ms)
     for key, acc in chosen:
         result, codec = _stream(
-            name, acc, rtpmaps[key], user, found[key], sip, rtcp, delay_ms, call_rtts
+            name, acc, rtpmaps[key], user, found[key], sip, rtcp, delay_ms, call_rtts, amr_modes
         )
         report.streams.append(result)
         report.codecs[key] = codec
@@ -256,10 +262,17 @@ def _stream(
     rtcp: RtcpTracker,
     delay_ms: float | None,
     call_rtts: dict[str, list[float]],
+    amr_modes: dict[StreamKey, Counter[int]],
 ) -> tuple[StreamResult, Codec | None]:
     events = {pt for pt, (n, _) in rtpmap.items() if is_event(n)}
     pt = acc.main_payload_type(events)
     codec = user.get(pt) or codec_for(pt, rtpmap)
+    mode_kbps = None
+    if codec is not None and codec.name.lower() in ("amr", "amr-wb"):
+        codec = replace(codec, octet_aligned=_octet_aligned(known, pt))
+        seen = amr_modes.get((acc.ssrc, acc.src, acc.dst)) or Counter()
+        speech = [ft for ft, _ in seen.most_common() if amr.mode_kbps(ft, wideband=codec.wideband)]
+        mode_kbps = amr.mode_kbps(speech[0], wideband=codec.wideband) if speech else None
     clock = codec.clock_rate if codec else 0
     ws = acc.wireshark()
     mask = acc.lost_mask()
@@ -321,7 +334,12 @@ def _stream(
         shared = call_rtts.get(res.call_id) or []
         res.delay_ms, res.delay_source = _delay(res, delay_ms, shared)
         rating = rate_stream(
-            codec, loss_pattern=mask, jitter_ms=jitter, delay_ms=res.delay_ms, packet_ms=ptime
+            codec,
+            loss_pattern=mask,
+            jitter_ms=jitter,
+            delay_ms=res.delay_ms,
+            packet_ms=ptime,
+            mode_kbps=mode_kbps,
         )
         res.r, res.mos, res.rating = rating.r, rating.mos, rating.scale
         res.category = category_of(rating.mos) if not math.isnan(rating.mos) else ""
@@ -329,6 +347,34 @@ def _stream(
             notes.append(rating.note)
     res.note = "; ".join(notes)
     return res, codec
+
+
+def _octet_aligned(known: tuple[str, str, Any] | None, pt: int) -> bool:
+    fmtp = known[2].fmtp.get(pt, "") if known else ""
+    return "octet-align=1" in fmtp.replace(" ", "")
+
+
+def _count_amr(
+    modes: dict[StreamKey, Counter[int]],
+    key: StreamKey,
+    name: str,
+    payload: bytes,
+    known: tuple[str, str, Any] | None,
+    pt: int,
+) -> None:
+    """Count the frame types of an AMR/AMR-WB packet (its codec mode), if it is one."""
+    kind = name.lower()
+    if kind not in ("amr", "amr-wb"):
+        return
+    try:
+        found = amr.frames(
+            payload, wideband=kind == "amr-wb", octet_aligned=_octet_aligned(known, pt)
+        )
+    except ValueError:
+        return
+    counter = modes.setdefault(key, Counter())
+    for ft, _, _ in found:
+        counter[ft] += 1
 
 
 def _delay(res: StreamResult, given: float | None, call_rtts: list[float]) -> tuple[float, str]:

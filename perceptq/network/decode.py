@@ -1,10 +1,10 @@
 """RTP payloads decoded to audio: G.711 here, other codecs with FFmpeg's decoders via PyAV.
 
 PyAV (``pip install "perceptq[codecs]"``) ships wheels with FFmpeg's own decoders for
-G.722, G.729, GSM, iLBC, Speex and Opus, so no system codec library is needed. AMR and
-AMR-WB payloads (RFC 4867) would first need repacking into FFmpeg's storage format and are
-not decoded. Packets are decoded in sequence order and placed by RTP timestamp; the
-samples of lost packets are silence, or with ``conceal`` the previous packet's audio
+G.722, G.729, GSM, iLBC, Speex, Opus, AMR and AMR-WB, so no system codec library is
+needed. AMR payloads (RFC 4867) are repacked into the storage format first
+(:mod:`perceptq.network.amr`). Packets are decoded in sequence order and placed by RTP
+timestamp; the samples of lost packets are silence, or with ``conceal`` the previous packet's audio
 repeated (each decoder keeps its own state across a gap).
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from perceptq.network import g711
+from perceptq.network import amr, g711
 from perceptq.network.payload import Codec
 from perceptq.network.pcap import CaptureError, RtpPacket, StreamKey
 
 #: codec name (lower case) → FFmpeg decoder; the audio rate comes from :class:`Codec`.
 FFMPEG_DECODERS = {"g722": "g722", "g729": "g729", "gsm": "gsm", "ilbc": "ilbc",
-                   "speex": "speex", "opus": "opus"}  # fmt: skip
+                   "speex": "speex", "opus": "opus", "amr": "amrnb", "amr-wb": "amrwb"}  # fmt: skip
 _MAX_SECONDS = 4 * 3600
 
 
@@ -109,9 +109,18 @@ def decode_stream(
         raise CaptureError(f"SSRC {ordered[0].ssrc:#010x}: timestamps span > 4 h")
     ctx = None if codec.law else _ffmpeg_decoder(codec, ordered[0].payload)
     pieces: list[NDArray[np.float32]] = []
+    amr_kind = codec.name.lower() if codec.name.lower() in ("amr", "amr-wb") else None
     for pkt in ordered:
         if codec.law:
             pieces.append(g711.decode(np.frombuffer(pkt.payload, dtype=np.uint8), codec.law))
+        elif amr_kind:
+            try:
+                parts = amr.storage_frames(pkt.payload, wideband=amr_kind == "amr-wb",
+                                           octet_aligned=codec.octet_aligned)  # fmt: skip
+            except ValueError:
+                parts = []
+            decoded = [_decode_one(ctx, part) for part in parts]
+            pieces.append(np.concatenate(decoded) if decoded else np.zeros(0, np.float32))
         else:
             pieces.append(_decode_one(ctx, pkt.payload))
     ends = offsets + np.array([p.size for p in pieces])

@@ -50,6 +50,7 @@ class Codec:
     wideband: bool
     emodel: str | None  # narrowband codec name for G.107, or the wideband one for G.107.1
     law: str | None = None
+    octet_aligned: bool = False  # AMR payloads: octet-align=1 in the SDP's fmtp
 
 
 def is_event(name: str) -> bool:
@@ -105,6 +106,7 @@ def rate_stream(
     jitter_ms: float,
     delay_ms: float,
     packet_ms: float | None,
+    mode_kbps: float | None = None,
 ) -> Rating:
     """Rate one direction of a call with the E-model that fits its codec's band."""
     if codec is None:
@@ -119,9 +121,11 @@ def rate_stream(
                     note=f"{codec.name} is wideband and has no Ie,WB in the G.107.1 table; "
                     "not rated (no narrowband R for a wideband call)"
                 )
+            if codec.emodel == "amr-wb" and mode_kbps is None:
+                return Rating(note="AMR-WB without a speech frame to name its mode; not rated")
             res = rate_wideband(
                 codec.emodel, loss_pattern=loss_pattern, jitter_ms=jitter_ms,
-                delay_ms=delay_ms, packet_ms=pkt,
+                delay_ms=delay_ms, packet_ms=pkt, mode_kbps=mode_kbps,
             )  # fmt: skip
             return Rating(res.r, res.mos, "MOS-CQEW G.107.1 wb")
         if codec.emodel is None:

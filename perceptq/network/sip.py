@@ -60,6 +60,7 @@ class Media:
     rtcp_port: int | None = None
     direction: str = "sendrecv"
     proto: str = "RTP/AVP"
+    fmtp: dict[int, str] = field(default_factory=dict)
 
     def endpoint(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
@@ -99,6 +100,10 @@ def parse_sdp(text: str) -> list[Media]:
                 clock = rest.split("/")[0]
                 if pt_s.isdigit() and clock.isdigit():
                     cur.rtpmap[int(pt_s)] = (enc_name, int(clock))
+            elif name == "fmtp":
+                pt_s, _, params = arg.partition(" ")
+                if pt_s.isdigit():
+                    cur.fmtp[int(pt_s)] = params.strip()
             elif name == "ptime" and arg.strip().replace(".", "", 1).isdigit():
                 cur.ptime_ms = float(arg)
             elif name == "rtcp" and arg.split()[0].isdigit():

@@ -243,3 +243,29 @@ def test_sip_calls_rtcp_and_xr_agree_with_tshark(tmp_path):
             xr["xr_mos_cq"], xr["xr_jb_nominal_ms"], xr["xr_jb_maximum_ms"],
             xr["xr_jb_abs_max_ms"]]  # fmt: skip
     assert [float(t) for t in theirs] == pytest.approx(ours, abs=1e-6)
+
+
+def test_random_impairment_mixes_agree_with_tshark(tmp_path):
+    """Twelve streams with random mixes of every impairment, in one capture."""
+    rng = np.random.default_rng(2026)
+    frames = []
+    for k in range(12):
+        opts = {
+            "loss": float(rng.choice([0, 0.01, 0.05, 0.1])),
+            "burst": int(rng.choice([1, 2, 5])),
+            "jitter_ms": float(rng.choice([0, 1, 5, 15])),
+            "reorder": int(rng.choice([0, 2, 5])),
+            "duplicates": int(rng.choice([0, 1, 4])),
+            "markers": int(rng.choice([0, 3])),
+            "cn_gap": bool(rng.integers(2)),
+            "pt": int(rng.choice([0, 8, 9, 18])),
+            "ptime_ms": float(rng.choice([10, 20, 30])),
+            "seq0": int(rng.integers(0, 65536)),
+            "ts0": int(rng.integers(0, 2**32)),
+        }
+        stream = cb.impaired_stream(rng, 250, src=f"10.2.{k}.1:4000", dst=f"10.2.{k}.2:5000",
+                                    ssrc=0x5000 + k, t0=1000.0 + k, **opts)  # fmt: skip
+        frames += stream.frames()
+    path = cb.write(tmp_path / "mixes.pcap", frames)
+    n, problems = agreement(path)
+    assert n == 12 and not problems, problems
