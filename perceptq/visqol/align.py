@@ -27,11 +27,17 @@ def upper_envelope(x: NDArray[np.float64]) -> NDArray[np.float64]:
     xc = x - mean
     n = xc.shape[0]
     points = 1 << (n - 1).bit_length() if n > 1 else 1
-    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     dc = float(np.sum(xc))
-    nyquist = float(np.dot(xc, sign))
+    nyquist = float(np.sum(xc[0::2]) - np.sum(xc[1::2]))
     h = 1.0 if n == points else 0.0
-    return np.abs(2.0 * xc - dc / points + (h - 2.0) * nyquist / points * sign) + mean
+    alt = (h - 2.0) * nyquist / points  # times (-1)^t
+    env = 2.0 * xc
+    env -= dc / points
+    env[0::2] += alt
+    env[1::2] -= alt
+    np.abs(env, out=env)
+    env += mean
+    return env
 
 
 def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
@@ -40,13 +46,16 @@ def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     Positive: ``deg`` is early (its content appears ``lag`` samples sooner than in
     ``ref``); negative: late. The correlation is computed circularly on at least 2 n - 1
     points (n the longer length, the shorter zero-padded), so every lag in
-    [-(n - 1), n - 1] is exact; the first maximum wins.
+    [-(n - 1), n - 1] is exact; the first maximum wins. Single precision, as ViSQOL's
+    own FFT: a near-tie between two lags may resolve either way.
     """
     n = max(ref.shape[0], deg.shape[0])
     points = scipy.fft.next_fast_len(2 * n - 1, real=True)
-    xcorr = scipy.fft.irfft(
-        scipy.fft.rfft(ref, points) * np.conj(scipy.fft.rfft(deg, points)), points
-    )
+    # Single precision, as ViSQOL's own FFT: half the memory on long inputs.
+    spec = scipy.fft.rfft(ref.astype(np.float32), points)
+    spec *= np.conj(scipy.fft.rfft(deg.astype(np.float32), points))
+    xcorr = scipy.fft.irfft(spec, points)
+    del spec
     max_lag = n - 1
     corrs = np.concatenate((xcorr[points - max_lag :], xcorr[: max_lag + 1]))
     return int(np.argmax(corrs)) - max_lag
