@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from perceptq.cli.common import UsageError, fail, write_table
+from perceptq.cli.common import Command, UsageError, fail, write_table
 
 _O = typer.Option
 _HELP = "\n\n".join([
@@ -108,4 +108,4 @@ def history(
 
 def register(app: typer.Typer) -> None:
     """Add the ``history`` command to the perceptq CLI."""
-    app.command("history", help=_HELP)(history)
+    app.command("history", help=_HELP, cls=Command)(history)

@@ -25,18 +25,14 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 def report(
     results: Annotated[
-        list[Path] | None,
+        list[Path],
         typer.Argument(
             help="Result tables of perceptq batch, emodel or rtp (CSV, JSONL, Parquet), "
             "history databases (.sqlite) of perceptq watch or batch, or folders of them; "
             "all are concatenated.",
             show_default=False,
         ),
-    ] = None,
-    db: Annotated[
-        Path | None,
-        typer.Option(help="A history database (same as giving it as RESULTS).", dir_okay=False),
-    ] = None,
+    ],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="HTML file to write.", dir_okay=False)
     ] = Path("report.html"),
@@ -84,11 +80,8 @@ def report(
         plots_dir=plots,
         title=title,
     )
-    inputs = [*(results or []), *([db] if db is not None else [])]
-    if not inputs:
-        raise fail("give RESULTS (tables, folders or a .sqlite history) or --db")
     try:
-        result = write_report(inputs, output, options, episodes=_episodes(inputs))
+        result = write_report(results, output, options, episodes=_episodes(results))
         if alerts_json is not None:
             text = json.dumps(result.alerts_document(options), indent=2)
             try:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from perceptq.cli.common import EXIT_SOME_FAILED, EXIT_THRESHOLD, err_console, fail
+from perceptq.cli.common import EXIT_SOME_FAILED, EXIT_THRESHOLD, Command, err_console, fail
 
 EXIT_INTERRUPTED = 130
 _O = typer.Option
@@ -208,7 +208,7 @@ def _serve_metrics(config: Any, host: str, port: int | None, say: Any) -> Any:
 
 def register(app: typer.Typer) -> None:
     """Add the ``watch`` command to the perceptq CLI."""
-    app.command("watch", help=_HELP)(watch)
+    app.command("watch", help=_HELP, cls=Command)(watch)
 
 
 __all__ = ["register", "watch"]

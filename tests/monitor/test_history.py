@@ -108,3 +108,13 @@ def test_history_cli(db, tmp_path):
     assert res.exit_code == 2 and "no such database" in res.stderr
     res = runner.invoke(app, ["history", "--db", str(path), "--since", "yesterday"])
     assert res.exit_code == 2 and "--since" in res.stderr
+
+
+@pytest.mark.parametrize("command", ["watch", "history"])
+def test_help_pages(command):
+    res = CliRunner().invoke(app, [command, "--help"], prog_name="perceptq",
+                             env={"COLUMNS": "100", "NO_COLOR": "1"})  # fmt: skip
+    assert res.exit_code == 0
+    usage = next(line for line in res.output.splitlines() if "Usage:" in line)
+    assert "{" not in usage and "<bool>" not in res.output and "…" not in res.output
+    assert "Exit codes" in res.output
