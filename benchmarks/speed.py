@@ -128,13 +128,13 @@ def startup() -> None:
         print(f"| first run ever: perceptq score, empty numba cache | {t:.2f} s |")
         shutil.rmtree(cold, ignore_errors=True)
         mods = subprocess.run(
-            [py, "-c", "import sys, perceptq; from perceptq.cli import app; import perceptq.api;"
-             "perceptq.score(sys.argv[1], sys.argv[2]);"
+            [py, "-c", "import sys, perceptq; perceptq.score(sys.argv[1], sys.argv[2]);"
              "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('scipy','matplotlib','pandas','pyarrow','dpkt','dask','rich') "
              "and m.count('.') <= 1)))", str(rp), str(dp)],
             check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout.strip()
-        print(f"\nheavy modules imported by a score() call: {mods or 'none'}")
+        print(f"\nheavy modules after import perceptq + score(): {mods or 'none'}")
+        print("(scipy.linalg: numba's own BLAS check when its first kernel loads)")
 
 
 def main() -> int:

@@ -25,52 +25,44 @@ def _biquad_cascade_kernel(x, sos):
     """
     y = x.copy()
     s = 0
-    while s + 4 <= sos.shape[0]:
-        _four_biquads(y, sos, s)
-        s += 4
     while s < sos.shape[0]:
-        _one_biquad(y, sos, s)
-        s += 1
+        four = s + 4 <= sos.shape[0]
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
+        p1 = p2 = 0.0
+        if not four:  # one section
+            for n in range(y.shape[0]):
+                w = y[n] - a1 * p1 - a2 * p2
+                y[n] = b0 * w + b1 * p1 + b2 * p2
+                p2 = p1
+                p1 = w
+            s += 1
+            continue
+        c0, c1, c2 = sos[s + 1, 0], sos[s + 1, 1], sos[s + 1, 2]
+        c3, c4 = sos[s + 1, 3], sos[s + 1, 4]
+        d0, d1, d2 = sos[s + 2, 0], sos[s + 2, 1], sos[s + 2, 2]
+        d3, d4 = sos[s + 2, 3], sos[s + 2, 4]
+        e0, e1, e2 = sos[s + 3, 0], sos[s + 3, 1], sos[s + 3, 2]
+        e3, e4 = sos[s + 3, 3], sos[s + 3, 4]
+        q1 = q2 = r1 = r2 = t1 = t2 = 0.0
+        for n in range(y.shape[0]):
+            w = y[n] - a1 * p1 - a2 * p2
+            v = b0 * w + b1 * p1 + b2 * p2
+            p2 = p1
+            p1 = w
+            w = v - c3 * q1 - c4 * q2
+            v = c0 * w + c1 * q1 + c2 * q2
+            q2 = q1
+            q1 = w
+            w = v - d3 * r1 - d4 * r2
+            v = d0 * w + d1 * r1 + d2 * r2
+            r2 = r1
+            r1 = w
+            w = v - e3 * t1 - e4 * t2
+            y[n] = e0 * w + e1 * t1 + e2 * t2
+            t2 = t1
+            t1 = w
+        s += 4
     return y
-
-
-@njit(cache=True)
-def _one_biquad(y, sos, s):
-    """Run section ``s`` of ``sos`` over ``y`` in place (direct form II, zero state)."""
-    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
-    w1 = w2 = 0.0
-    for n in range(y.shape[0]):
-        w0 = y[n] - a1 * w1 - a2 * w2
-        y[n] = b0 * w0 + b1 * w1 + b2 * w2
-        w2 = w1
-        w1 = w0
-
-
-@njit(cache=True)
-def _four_biquads(y, sos, s):
-    """Run sections ``s`` .. ``s + 3`` of ``sos`` over ``y`` in place, sample by sample."""
-    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
-    c0, c1, c2, c3, c4 = sos[s + 1, 0], sos[s + 1, 1], sos[s + 1, 2], sos[s + 1, 3], sos[s + 1, 4]
-    d0, d1, d2, d3, d4 = sos[s + 2, 0], sos[s + 2, 1], sos[s + 2, 2], sos[s + 2, 3], sos[s + 2, 4]
-    e0, e1, e2, e3, e4 = sos[s + 3, 0], sos[s + 3, 1], sos[s + 3, 2], sos[s + 3, 3], sos[s + 3, 4]
-    p1 = p2 = q1 = q2 = r1 = r2 = t1 = t2 = 0.0
-    for n in range(y.shape[0]):
-        w = y[n] - a1 * p1 - a2 * p2
-        v = b0 * w + b1 * p1 + b2 * p2
-        p2 = p1
-        p1 = w
-        w = v - c3 * q1 - c4 * q2
-        v = c0 * w + c1 * q1 + c2 * q2
-        q2 = q1
-        q1 = w
-        w = v - d3 * r1 - d4 * r2
-        v = d0 * w + d1 * r1 + d2 * r2
-        r2 = r1
-        r1 = w
-        w = v - e3 * t1 - e4 * t2
-        y[n] = e0 * w + e1 * t1 + e2 * t2
-        t2 = t1
-        t1 = w
 
 
 @njit(cache=True)
