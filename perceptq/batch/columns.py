@@ -40,6 +40,7 @@ DIAG_COLUMNS: tuple[str, ...] = (
     "diag_dropout_ms",
     "diag_delay_range_ms",
     "diag_drift_ppm",
+    "diag_reference_match",
 )
 #: Columns holding numbers (the others hold text).
 FLOAT_COLUMNS = frozenset(

@@ -223,7 +223,6 @@ def rtp_command(
     reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
 ) -> None:
     """RTP streams of a capture and their network MOS (see ``RTP_HELP``)."""
-    from perceptq.errors import PerceptqError
     from perceptq.network import calls, rtp
 
     try:
@@ -266,12 +265,12 @@ def rtp_command(
                     failed += wav is None  # not decodable: no audio to score
                     if wav is not None:
                         mode = "wb" if wav[2] else "nb"  # P.862.2 for wideband codecs
-                        try:
-                            s.perceptual_mos = api.score(reference, wav[0], mode=mode).mos
-                            s.perceptual_mode = mode
-                        except PerceptqError as exc:
-                            report.notes.append(f"SSRC {s.ssrc:#010x}: not scored: {exc}")
+                        result = _score_audio(api, reference, wav[0], mode, s.ssrc, report.notes)
+                        if result is None:
                             failed += 1
+                        else:
+                            s.perceptual_mos, s.reference_match = result
+                            s.perceptual_mode = mode
     for note in report.notes + [f"SSRC {s.ssrc:#010x}: {s.note}" for s in streams if s.note]:
         err_console.print(f"perceptq: note: {note}", markup=False)
     full = [s.to_row() for s in streams]
@@ -279,7 +278,10 @@ def rtp_command(
         c
         for c in full[0]
         if c not in STREAM_COLUMNS
-        and (c not in ("perceptual_mos", "perceptual_mode") or reference is not None)
+        and (
+            c not in ("perceptual_mos", "perceptual_mode", "reference_match")
+            or reference is not None
+        )
     ]
     rows = [{c: row[c] for c in columns} for row in full]
     if output is not None:
@@ -296,6 +298,24 @@ def rtp_command(
         _print_calls(streams, reference is not None)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _score_audio(
+    api: Any, reference: Path, wav: Any, mode: str, ssrc: int, notes: list[str]
+) -> tuple[float, float] | None:
+    """(MOS-LQO, reference match) of a stream's decoded audio; None and a note when it
+    cannot be scored. A stream that does not seem to carry the reference gets a warning."""
+    from perceptq.errors import PerceptqError
+    from perceptq.recording import match
+
+    try:
+        result = api.score(reference, wav, mode=mode)
+    except PerceptqError as exc:
+        notes.append(f"SSRC {ssrc:#010x}: not scored: {exc}")
+        return None
+    for warning in match.warnings(result.diagnostics):
+        err_console.print(f"perceptq: warning: SSRC {ssrc:#010x}: {warning}", markup=False)
+    return result.mos, result.diagnostics.get("reference_match", {}).get("value", math.nan)
 
 
 def register(app: typer.Typer) -> None:

@@ -101,6 +101,8 @@ class StreamResult:
     perceptual_mos: float = math.nan
     perceptual_mode: str = ""
     start_s: float = math.nan
+    #: how well the decoded audio follows ``rtp --reference`` (0..1, see Score.diagnostics)
+    reference_match: float = math.nan
 
     @property
     def packet_ms(self) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perceptq.audio import filters
+from perceptq.recording import match as reference_match
 from perceptq.result import Utterance
 
 #: Block length (ms) of the level / dropout analysis.
@@ -57,6 +58,8 @@ class Measures:
                                                               "dropouts": 0.0})
     worst: list[tuple[float, float]] = field(default_factory=list)
     n_frames: int = 0
+    #: sums of the reference match (see :mod:`perceptq.recording.match`)
+    match: NDArray[np.float64] = field(default_factory=reference_match.empty)
 
 
 def aligned_degraded(n: int, deg: NDArray[np.float64], utterances: tuple[Utterance, ...],
@@ -124,6 +127,7 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     m.n_speech += int(speech.sum())
     m.deg_pause += float(d[pause].sum())
     m.n_pause += int(pause.sum())
+    m.match += reference_match.sums(ref, al, fs)
     # Dropouts: loud reference blocks that are far below the level the degraded path gives.
     gain_db = 10 * np.log10((d[speech].sum() + 1e-20) / (r[speech].sum() + 1e-20))
     hole = (r_db > loud - DROPOUT_REF_DB) & (d_db < r_db + gain_db - DROPOUT_DEPTH_DB)
@@ -247,6 +251,14 @@ def summarise(m: Measures, *, clipping_fraction: float, drift_ppm: float,
         "worst_frames_s": [round(t, 3) for _, t in worst],
         "hint": hint,
     }
+    value, floor = reference_match.value(m.match), reference_match.MIN_MATCH
+    out["reference_match"] = {
+        "value": value, "unit": "correlation of the band envelopes after alignment (0..1)",
+        "hint": (f"the degraded signal does not follow the reference (match {value:.2f}, "
+                 f"below {floor:.2f}): the degraded file does not seem to contain this "
+                 "reference (wrong reference file?); the score says nothing about quality")
+        if value < floor else None,
+    }
     return out
 
 
@@ -268,6 +280,7 @@ _LINES = (
      lambda d: f"{d['range_ms']:.1f} ms range, {d['jumps']} jump(s)"),
     ("clock drift", "drift",
      lambda d: f"{d['value']:+.0f} ppm" + (", compensated" if d["compensated"] else "")),
+    ("reference match", "reference_match", lambda d: f"{d['value']:.2f} (0..1)"),
     ("disturbance in", "disturbance",
      lambda d: f"speech {100 * d['speech_share']:.0f} %, pauses {100 * d['pause_share']:.0f} %,"
                f" dropouts {100 * d['dropout_share']:.0f} %"),
@@ -278,12 +291,16 @@ _LINES = (
 )
 
 
+#: Diagnostics printed only when out of the normal range.
+_ONLY_WITH_HINT = frozenset({"reference_match"})
+
+
 def format_lines(diagnostics: dict[str, Any]) -> list[str]:
     """One line per diagnostic: figure(s), then the hint when there is one."""
     lines = []
     for label, key, text in _LINES:
         d = diagnostics.get(key)
-        if d:
+        if d and (d.get("hint") or key not in _ONLY_WITH_HINT):
             hint = d.get("hint")
             lines.append(f"{label:<17}{text(d)}" + (f"  <- {hint}" if hint else ""))
     return lines
@@ -304,4 +321,5 @@ def columns(diagnostics: dict[str, Any]) -> dict[str, float]:
         "diag_dropout_ms": g("dropouts", {}).get("total_ms", 0.0),
         "diag_delay_range_ms": g("delay_variation", {}).get("range_ms", math.nan),
         "diag_drift_ppm": g("drift", {}).get("value", math.nan),
+        "diag_reference_match": g("reference_match", {}).get("value", math.nan),
     }

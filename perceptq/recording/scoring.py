@@ -9,7 +9,7 @@ import math
 from perceptq.audio import checks
 from perceptq.audio.source import ArraySource, Source
 from perceptq.errors import AlignmentError
-from perceptq.recording import diagnostics, drift, longcall, timeline
+from perceptq.recording import diagnostics, drift, longcall, match, timeline
 from perceptq.result import InputInfo, Score
 
 
@@ -54,7 +54,7 @@ def single(ref: ArraySource, deg: ArraySource, mode: str, *, warnings: list[str]
                                    out.frame_asymmetric_disturbance, out.mode)
     return out.to_score(diagnostics=diag, timeline=tuple(rows), drift_ppm=ppm,
                         reference_info=source_info(ref), degraded_info=source_info(deg),
-                        warnings=tuple(warnings))
+                        warnings=(*warnings, *match.warnings(diag)))
 
 
 def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
@@ -68,7 +68,7 @@ def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
     windows = fields.pop("segments")
     return Score(**fields, windows=windows, diagnostics=diag, drift_ppm=ppm,
                  reference_info=source_info(ref), degraded_info=source_info(deg),
-                 warnings=(*warnings, *warn))
+                 warnings=(*warnings, *warn, *match.warnings(diag)))
 
 
 def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = ()) -> Score:
@@ -91,7 +91,7 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
                                  drift_compensated=any(r["drift_compensated"] for r in rows))
     return Score(**fields, occurrences=tuple(rows), diagnostics=diag, drift_ppm=ppm,
                  reference_info=source_info(ref), degraded_info=source_info(rec),
-                 warnings=(*warnings, *warn))
+                 warnings=(*warnings, *warn, *match.warnings(diag)))
 
 
 def warm_up() -> None:
