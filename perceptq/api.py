@@ -29,6 +29,7 @@ def score(
     metric: str = "p862",
     locate: bool = False,
     window_s: float = WINDOW_S,
+    alignment: str = "reference",
 ) -> Score:
     """Score a degraded speech (P.862) or audio (ViSQOL) signal against its reference.
 
@@ -57,6 +58,11 @@ def score(
         this are scored window by window on utterance boundaries (the MOS is the mean of
         the window MOS values, see ``Score.windows``), with bounded memory and clock-drift
         compensation; shorter pairs are scored in one piece.
+    alignment : {"reference", "stable"}
+        P.862: how utterances are split at delay changes. ``reference`` (default) as the ITU
+        reference implementation does it, so that scores agree with it; ``stable`` as the
+        standard's text describes it (intact analysis window), a score that never depends
+        on rounding. ``Score.reference_unstable`` tells when the two views part.
 
     Returns
     -------
@@ -74,9 +80,11 @@ def score(
     """
     from perceptq.audio import checks, preprocess
     from perceptq.audio.source import open_input
+    from perceptq.p862.split import check_alignment
     from perceptq.recording import scoring
     from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS
 
+    check_alignment(alignment)
     if metric == "visqol":
         if locate:
             raise ValueError("locate=True is not available with metric='visqol'")
@@ -103,11 +111,12 @@ def score(
     checked = checks.input_warnings(ref, deg, located=locate)
     warnings += checked.warnings
     if path == "located":
-        return scoring.located(ref, deg, mode, warnings=tuple(warnings))
+        return scoring.located(ref, deg, mode, warnings=tuple(warnings), alignment=alignment)
     if path == "windowed":
-        return scoring.windowed(ref, deg, mode, window_s=window_s, warnings=tuple(warnings))
+        return scoring.windowed(ref, deg, mode, window_s=window_s, warnings=tuple(warnings),
+                                alignment=alignment)
     return scoring.single(ref, deg, mode, warnings=warnings,
-                          reference_activity=checked.reference_activity)
+                          reference_activity=checked.reference_activity, alignment=alignment)
 
 
 def _score_visqol(reference: AudioInput, degraded: AudioInput, *, sample_rate: int | None,
@@ -151,7 +160,8 @@ class PesqCodes:
     NO_UTTERANCES_DETECTED = -7
 
 
-def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EXCEPTION) -> float:
+def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EXCEPTION,
+         alignment: str = "reference") -> float:
     """Drop-in for the reference package's ``pesq(fs, ref, deg, mode, on_error)``: MOS-LQO.
 
     Like the reference, only 8000 and 16000 Hz are accepted and 'wb' needs 16000 Hz (a bad
@@ -166,6 +176,8 @@ def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EX
     degraded signal that is all zeros has no P.862 score: like the reference package, it
     raises (:class:`~perceptq.errors.InvalidAudioError`), or gives NaN with
     ``RETURN_VALUES``. (:func:`score` scores it, about 1.4 with a warning.)
+
+    ``alignment`` as in :func:`score` (``"reference"``: agree with the reference package).
     """
     import math
 
@@ -199,7 +211,7 @@ def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EX
             )
         ref_x = preprocess.condition(ref_audio, fs)
         deg_x = preprocess.condition(deg_audio, fs)
-        return model.evaluate(ref_x, deg_x, fs, mode).mos
+        return model.evaluate(ref_x, deg_x, fs, mode, alignment=alignment).mos
     except PerceptqError as exc:
         if on_error == PesqCodes.RAISE_EXCEPTION:
             raise

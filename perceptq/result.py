@@ -136,6 +136,13 @@ class Score:
         ViSQOL: mean NSIM per gammatone band (0-1), lowest band first (FVNSIM).
     band_center_hz : ndarray of shape (n_bands,) or None
         ViSQOL: the bands' centre frequencies (Hz), ascending.
+    alignment : str
+        ``"reference"``: utterance splitting as the ITU reference does it (default);
+        ``"stable"``: as the standard's text describes it, independent of rounding.
+    reference_unstable : bool
+        The ITU reference's own score of this pair depends on float32 rounding noise in
+        its utterance splitting, so no other implementation can be expected to match it
+        (see :mod:`perceptq.p862.split`); always False with ``alignment="stable"``.
     """
 
     mos: float
@@ -161,6 +168,9 @@ class Score:
     band_similarity: NDArray[np.float64] | None = None
     band_center_hz: NDArray[np.float64] | None = None
 
+    alignment: str = "reference"
+    reference_unstable: bool = False
+
     def __repr__(self) -> str:
         """One short line: the score and how much lies behind it (the frame arrays, the
         timeline and the diagnostics are in the fields and in :meth:`to_dict`)."""
@@ -174,6 +184,8 @@ class Score:
                 parts.append(f"{name}={len(getattr(self, name))}")
         if math.isfinite(self.drift_ppm):
             parts.append(f"drift_ppm={self.drift_ppm:+.0f}")
+        if self.reference_unstable:
+            parts.append("reference_unstable=True")
         return f"Score({', '.join(parts)})"
 
     @property

@@ -21,6 +21,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "category",
     "delay_ms",
     "n_utterances",
+    "reference_unstable",
     "reference_duration_s",
     "degraded_duration_s",
     "seconds",

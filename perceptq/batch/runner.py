@@ -207,6 +207,7 @@ def score_many(
     jobs: int | None = None,
     executor: cf.Executor | None = None,
     on_error: str = "record",
+    alignment: str = "reference",
     _scorer: Scorer | None = None,
 ) -> Iterator[PairResult]:
     """Score many reference/degraded pairs, yielding one result per pair as they finish.
@@ -232,6 +233,8 @@ def score_many(
     on_error : {"record", "raise"}
         ``record`` turns a pair that cannot be scored into a result with ``error`` set
         and goes on; ``raise`` re-raises the first error and stops the batch.
+    alignment : {"reference", "stable"}
+        Utterance splitting, as in :func:`perceptq.score`.
 
     Yields
     ------
@@ -258,6 +261,10 @@ def score_many(
         raise ValueError(f"metric={metric!r}: expected 'p862' or 'visqol'")
     capture = on_error == "record"
     opts = {"mode": mode} if metric == "p862" else {"mode": mode, "metric": metric}
+    if alignment not in ("reference", "stable"):
+        raise ValueError(f"alignment={alignment!r}: expected 'reference' or 'stable'")
+    if alignment != "reference":  # not passed by default: scorers without it keep working
+        opts["alignment"] = alignment
     if executor is None and (jobs or default_jobs()) == 1:
         yield from _score_in_process(pairs, opts, capture, _scorer)
         return

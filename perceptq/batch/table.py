@@ -99,6 +99,7 @@ def pair_row(result: PairResult) -> dict[str, Any]:
             category=s.category,
             delay_ms=float(s.mean_delay_ms),
             n_utterances=len(s.utterances),
+            reference_unstable=bool(s.reference_unstable),
             reference_duration_s=_duration(s.reference_info),
             degraded_duration_s=_duration(s.degraded_info),
         )

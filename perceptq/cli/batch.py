@@ -35,7 +35,7 @@ from perceptq.batch.table import (
     rows_to_resume,
     table_format,
 )
-from perceptq.cli.common import Command, Mode
+from perceptq.cli.common import ALIGNMENT_HELP, Alignment, Command, Mode
 
 EXIT_INTERRUPTED = 130
 #: How --mode is shown in the help: the choices, as ``perceptq score`` shows them (the
@@ -203,6 +203,7 @@ def run_batch(
     executor: Any,
     progress: Progress,
     metric: str = "p862",
+    alignment: str = "reference",
     _scorer: Any = None,
 ) -> bool:
     """Score ``specs`` into ``output``; return False when interrupted by Ctrl-C."""
@@ -224,7 +225,8 @@ def run_batch(
                 progress.advance(ok=False)
         pairs = ({"reference": s.reference_path, "degraded": s.degraded_path} for s in todo)
         results = score_many(
-            pairs, mode=mode, metric=metric, jobs=jobs, executor=executor, _scorer=_scorer
+            pairs, mode=mode, metric=metric, jobs=jobs, executor=executor, alignment=alignment,
+            _scorer=_scorer,
         )
         for result in results:
             row = _row(result, todo[result.index])
@@ -326,6 +328,7 @@ def batch(
             "and music, or speech). Written to the 'metric' column.",
         ),
     ] = "p862",
+    alignment: Annotated[Alignment, typer.Option(help=ALIGNMENT_HELP)] = Alignment.reference,
     scheduler: Annotated[
         str | None,
         typer.Option(help="Run on this Dask distributed scheduler (e.g. tcp://host:8786)."),
@@ -371,6 +374,7 @@ def batch(
             keep=keep,
             mode=mode,
             jobs=jobs,
+            alignment=alignment.value,
             executor=client.get_executor(pure=False) if client is not None else None,
             progress=progress,
             metric=metric,
@@ -388,8 +392,9 @@ def batch(
         if output is None or not output.exists():
             raise fail("interrupted before any pair was scored", EXIT_INTERRUPTED) from None
         command = _resume_command(
-            ref_dir, deg_dir, manifest, output, jobs=jobs_given, mode=mode, scheduler=scheduler,
-            group_by=group_by, fail_below=fail_below, quiet=quiet,
+            ref_dir, deg_dir, manifest, output, jobs=jobs_given, mode=mode,
+            alignment=alignment.value, scheduler=scheduler, group_by=group_by,
+            fail_below=fail_below, quiet=quiet,
         )  # fmt: skip
         from perceptq.cli.common import err_console
 
@@ -419,7 +424,8 @@ def _resume_command(
     words = ["perceptq", "batch"]
     words += ["--manifest", str(manifest)] if manifest is not None else [str(ref_dir), str(deg_dir)]
     words += ["-o", str(output)]
-    defaults = {"jobs": None, "mode": "auto", "scheduler": None, "group_by": None,
+    defaults = {"jobs": None, "mode": "auto", "alignment": "reference", "scheduler": None,
+                "group_by": None,
                 "fail_below": None, "quiet": False}  # fmt: skip
     for name, value in options.items():
         if value == defaults[name]:

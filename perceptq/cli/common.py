@@ -35,6 +35,17 @@ class Metric(str, Enum):
     visqol = "visqol"
 
 
+class Alignment(str, Enum):
+    """Utterance splitting: as the ITU reference does it, or rounding-independent."""
+
+    reference = "reference"
+    stable = "stable"
+
+
+ALIGNMENT_HELP = ("reference: split utterances as the ITU reference does (agrees with it); "
+                  "stable: as the standard's text describes, independent of rounding.")
+
+
 class UsageError(ValueError):
     """Bad option or unreadable input (exit 2)."""
 

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from perceptq import api
-from perceptq.cli.common import Command, Metric, Mode, err_console, fail
+from perceptq.cli.common import (
+    ALIGNMENT_HELP,
+    Alignment,
+    Command,
+    Metric,
+    Mode,
+    err_console,
+    fail,
+)
 from perceptq.errors import PerceptqError
 
 
@@ -35,6 +43,7 @@ def score(
         dir_okay=False)] = None,
     window: Annotated[float, typer.Option(
         "--window", min=1.0, help="Seconds of speech per window for long recordings.")] = 10.0,
+    alignment: Annotated[Alignment, typer.Option(help=ALIGNMENT_HELP)] = Alignment.reference,
 ) -> None:
     """Score DEGRADED against REFERENCE and print MOS-LQO, its label, raw score, delays and
     diagnostics (with hints when a figure is out of the normal range)."""
@@ -46,7 +55,7 @@ def score(
                    "auto, nb, wb)")
     try:
         result = api.score(reference, degraded, mode=mode.value, metric=metric.value,
-                           locate=locate, window_s=window)
+                           locate=locate, window_s=window, alignment=alignment.value)
     except PerceptqError as exc:
         raise fail(str(exc)) from None
     except ValueError as exc:  # a mode or option the metric does not have
@@ -95,6 +104,11 @@ def _print_p862(result) -> None:
         d = [u.delay_ms for u in result.utterances]
         delays = f"{min(d):.1f} .. {max(d):.1f}, mean {sum(d) / len(d):.1f}"
     typer.echo(f"delay ms  {delays}  ({len(result.utterances)} utterance(s))")
+    if result.reference_unstable:
+        typer.echo("unstable  yes: the ITU reference's score of this pair depends on its float32 "
+                   "rounding (reference_unstable; try --alignment stable)")
+    elif result.alignment != "reference":
+        typer.echo(f"alignment {result.alignment}")
     for occ in result.occurrences:
         typer.echo(f"found at  {occ['offset_s']:.3f} s  MOS {occ['mos']:.3f} ({occ['category']})")
     if result.windows:

@@ -1,8 +1,10 @@
-"""Stage: time alignment (design note §5-§9).
+"""Stage: time alignment (design note §5-§9.1).
 
-VAD, whole-file (crude) delay, utterance detection, per-utterance crude and fine delay,
-utterance splitting at delay changes. All positions are in padded coordinates: blocks of
-``ds`` samples and samples of the padded buffers.
+VAD, whole-file (crude) delay, utterance detection, per-utterance crude and fine delay, and
+the fine-delay window of the break-point search as the reference leaves it
+(:func:`effective_window`); the splitting itself is in :mod:`perceptq.p862.split`. All
+positions are in padded coordinates: blocks of ``ds`` samples and samples of the padded
+buffers.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from perceptq.p862._kernels import (
 from perceptq.p862.config import (
     JOIN_SPEECH_BLOCKS,
     MIN_SPEECH_BLOCKS,
-    MIN_SPLIT_BLOCKS,
     MIN_UTTERANCE_BLOCKS,
     SEARCH_BLOCKS,
     ModelConfig,
@@ -83,14 +84,16 @@ def analyse(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> Signal
     return Signal(x, n_padded, vad, log_vad)
 
 
-def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
-    """Lags (blocks, positive = degraded late) of the first strict maximum of the linear
-    cross-correlation of each (reference, degraded) envelope pair; zero lag when nothing
-    correlates. All pairs are transformed in one batch."""
-    lags = [0] * len(pairs)
+def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.float64]]:
+    """Full linear cross-correlation of each (reference, degraded) envelope pair (§7):
+    ``y[c] = sum_n r[n] * d[n + c - (nr - 1)]``, c = 0 ... nr + nd - 2, i.e. index nr - 1 is
+    lag 0 and higher indices are the degraded signal later. A pair with a side of one
+    sample or less gives an empty array (the reference skips it). All pairs are
+    transformed in one batch."""
+    out = [np.zeros(0)] * len(pairs)
     todo = [i for i, (r, d) in enumerate(pairs) if r.shape[0] > 1 and d.shape[0] > 1]
     if not todo:
-        return lags
+        return out
     size = 1 << int(np.ceil(np.log2(max(pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1
                                         for i in todo))))
     rev = np.zeros((len(todo), size))
@@ -101,10 +104,20 @@ def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
         deg[row, : d.shape[0]] = d
     y = fft.irfft(fft.rfft(deg, axis=1) * fft.rfft(rev, axis=1), size, axis=1)
     for row, i in enumerate(todo):
-        nr, nd = pairs[i][0].shape[0], pairs[i][1].shape[0]
-        yi = y[row, : nr + nd - 1].copy()
-        yi[np.abs(yi) < 1e-9 * max(1.0, float(np.abs(yi).max()))] = 0.0
-        lags[i] = _first_argmax_kernel(yi) - (nr - 1) if np.any(yi > 0) else 0
+        out[i] = y[row, : pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1]
+    return out
+
+
+def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
+    """Lags (blocks, positive = degraded late) of the first strict maximum of the linear
+    cross-correlation of each (reference, degraded) envelope pair; zero lag when nothing
+    correlates."""
+    lags = []
+    for (r, _), y in zip(pairs, envelope_xcorr(pairs), strict=True):
+        yi = y.copy()
+        if yi.shape[0]:
+            yi[np.abs(yi) < 1e-9 * max(1.0, float(np.abs(yi).max()))] = 0.0
+        lags.append(_first_argmax_kernel(yi) - (r.shape[0] - 1) if np.any(yi > 0) else 0)
     return lags
 
 
@@ -113,10 +126,11 @@ def crude_delay(ref: Signal, deg: Signal, cfg: ModelConfig) -> int:
     return _envelope_lags([(ref.log_vad, deg.log_vad)])[0] * cfg.ds
 
 
-def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
-                    cfg: ModelConfig) -> list[int]:
-    """Envelope delay (samples) of each reference block range [b0, b1) around the
-    estimate ``est`` (§8.2)."""
+def segment_pieces(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
+                   cfg: ModelConfig) -> list[tuple[NDArray, NDArray]]:
+    """The (reference, degraded) log-VAD envelope pieces that the crude alignment of each
+    reference block range [b0, b1) around the estimate ``est`` correlates (§8.2); empty
+    pieces where the range is too short."""
     cd = tdiv(est, cfg.ds)
     n_deg_blocks = deg.n_padded // cfg.ds
     pairs = []
@@ -130,7 +144,18 @@ def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], e
             pairs.append((np.zeros(0), np.zeros(0)))
         else:
             pairs.append((ref.log_vad[startr : startr + nr], deg.log_vad[startd : startd + nd]))
-    return [lag * cfg.ds + est for lag in _envelope_lags(pairs)]
+    return pairs
+
+
+def piece_delays(pieces: list[tuple[NDArray, NDArray]], est: int, cfg: ModelConfig) -> list[int]:
+    """Envelope delay (samples) of each piece of :func:`segment_pieces` around ``est``."""
+    return [lag * cfg.ds + est for lag in _envelope_lags(pieces)]
+
+
+def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
+                    cfg: ModelConfig) -> list[int]:
+    """Envelope delay (samples) of each reference block range [b0, b1) around ``est``."""
+    return piece_delays(segment_pieces(ref, deg, segments, est, cfg), est, cfg)
 
 
 def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -153,15 +178,15 @@ def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int
 
 def _correlation_windows(
     ref_x: NDArray[np.float64], deg_x: NDArray[np.float64], startr: NDArray, startd: NDArray,
-    na: int,
+    win: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """|circular cross-correlation| of Hann-windowed NA-sample windows, one row each.
+    """|circular cross-correlation| of NA-sample windows weighted by ``win``, one row each.
 
     Window starts advance in equal steps, so both window sets are strided views.
     """
     if startr.shape[0] > 1 and startr[1] < startr[0]:  # backward sequence: compute forwards
-        return _correlation_windows(ref_x, deg_x, startr[::-1], startd[::-1], na)[::-1]
-    win = _hann(na)
+        return _correlation_windows(ref_x, deg_x, startr[::-1], startd[::-1], win)[::-1]
+    na = win.shape[0]
     step = int(startr[1] - startr[0]) if startr.shape[0] > 1 else na
     n = startr.shape[0]
 
@@ -177,28 +202,100 @@ def _correlation_windows(
 
 
 @cache
-def _hann(n: int) -> NDArray[np.float64]:
+def hann(n: int) -> NDArray[np.float64]:
+    """Periodic Hann window of length ``n`` (read-only), the fine-delay window (§8.3)."""
     w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
     w.setflags(write=False)
     return w
 
 
-def _window_delays(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
-                   counts: list[int], cfg: ModelConfig) -> list[tuple[int, float]]:
-    """(lag, confidence) of the delay histogram after each of ``counts`` (ascending) windows.
+def window_offset(na: int) -> int:
+    """Where the reference keeps the break-point search's window in the scratch buffer that
+    also receives every envelope cross-correlation of the search: ``3 * na + 6``."""
+    return 3 * na + 6
+
+
+@dataclass(frozen=True)
+class BreakWindow:
+    """The fine-delay window of one break-point search (§9.2), as the reference uses it.
+
+    Attributes
+    ----------
+    values : ndarray (na,)
+        The window; samples overwritten by a correlation hold its exact value.
+    written : ndarray of bool (na,)
+        Samples overwritten by an envelope cross-correlation (the head of the window).
+    noise : ndarray of bool (na,)
+        Written samples whose exact value is 0 (no overlapping speech at that lag): the
+        reference computes them with a float32 FFT, so it holds rounding noise there.
+    scale : float
+        Largest |value| of the correlations written (the size of their rounding noise is
+        about float32 epsilon times this).
+    """
+
+    values: NDArray[np.float64]
+    written: NDArray[np.bool_]
+    noise: NDArray[np.bool_]
+    scale: float
+
+
+def effective_window(pieces: list[tuple[NDArray, NDArray]], na: int) -> BreakWindow:
+    """The Hann window of a break-point search as the reference leaves it (§9.2).
+
+    The reference keeps the window at offset ``window_offset(na)`` of a scratch buffer and
+    then writes, candidate by candidate, the full envelope cross-correlation of the part
+    before and then of the part after the break point (:func:`envelope_xcorr`, ``nr + nd
+    - 1`` values) to the start of the same buffer. Window sample ``i`` thus becomes value
+    ``window_offset(na) + i`` of the last correlation long enough to reach it; samples no
+    correlation reaches keep the Hann value. ``pieces`` are the envelope pieces of
+    :func:`segment_pieces` in that order (first, second, first, second, ...). Pure.
+    """
+    off = window_offset(na)
+    chosen: list[tuple[int, int, int]] = []  # (first sample, end, piece), last writer wins
+    reach = 0
+    for i in range(len(pieces) - 1, -1, -1):
+        r, d = pieces[i]
+        if r.shape[0] > 1 and d.shape[0] > 1:
+            n = min(na, r.shape[0] + d.shape[0] - 1 - off)
+            if n > reach:
+                chosen.append((reach, n, i))
+                reach = n
+    values = hann(na).copy()
+    written = np.zeros(na, dtype=bool)
+    noise = np.zeros(na, dtype=bool)
+    if not chosen:
+        return BreakWindow(values, written, noise, 0.0)
+    used = [pieces[i] for _, _, i in chosen]
+    support = [((r > 0).astype(np.float64), (d > 0).astype(np.float64)) for r, d in used]
+    ys = envelope_xcorr(used + support)
+    scale = max(float(np.abs(y).max()) for y in ys[: len(used)])
+    for k, (lo, hi, _) in enumerate(chosen):
+        values[lo:hi] = ys[k][off + lo : off + hi]
+        noise[lo:hi] = ys[len(used) + k][off + lo : off + hi] < 0.5  # no speech overlaps
+    written[:reach] = True
+    values[noise] = 0.0
+    return BreakWindow(values, written, noise, scale)
+
+
+def window_delays(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
+                  counts: list[int], cfg: ModelConfig,
+                  win: NDArray[np.float64] | None = None) -> list[tuple[int, float]]:
+    """(lag, confidence) of the delay histogram after each of ``counts`` (ascending) windows
+    at the sample starts ``startr``/``startd``, weighted by ``win`` (default: Hann).
 
     Lags at or beyond na/2 are negative; an empty histogram gives (0, 0.0).
     """
     if startr.shape[0] == 0:
         return [(0, 0.0)] * len(counts)
-    corr = _correlation_windows(ref.x, deg.x, startr, startd, cfg.na)
+    corr = _correlation_windows(ref.x, deg.x, startr, startd,
+                                hann(cfg.na) if win is None else win)
     ks, shares = _delay_histogram_kernel(corr, cfg.na // 64, np.asarray(counts, dtype=np.int64))
     na = cfg.na
     return [(int(k) - na if k >= na // 2 else int(k), float(c))
             for k, c in zip(ks, shares, strict=True)]
 
 
-def _forward_windows(b_start: int, est: int, limit: int, n_deg: int, cfg: ModelConfig):
+def forward_windows(b_start: int, est: int, limit: int, n_deg: int, cfg: ModelConfig):
     """Window starts from reference sample b_start*ds forward while inside ``limit``."""
     startr = b_start * cfg.ds
     startd = startr + est
@@ -215,9 +312,9 @@ def _forward_windows(b_start: int, est: int, limit: int, n_deg: int, cfg: ModelC
 def fine_delay(ref: Signal, deg: Signal, utt: Utterances, u: int, cfg: ModelConfig) -> None:
     """Per-utterance fine delay from a histogram of correlation peaks (§8.3)."""
     est = utt.delay_est[u]
-    sr, sd = _forward_windows(utt.search_start[u], est, utt.search_end[u] * cfg.ds,
+    sr, sd = forward_windows(utt.search_start[u], est, utt.search_end[u] * cfg.ds,
                               deg.n_padded, cfg)
-    lag, conf = _window_delays(ref, deg, sr, sd, [sr.shape[0]], cfg)[0]
+    lag, conf = window_delays(ref, deg, sr, sd, [sr.shape[0]], cfg)[0]
     utt.delay[u] = est + lag
     utt.conf[u] = conf
 
@@ -271,107 +368,3 @@ def _set_boundaries(utt: Utterances, w: int, n_deg: int, cfg: ModelConfig) -> No
             m = tdiv(s + e, 2)
             utt.start[u] = tdiv(ds - 1 + m - utt.delay[u], ds)
             utt.end[u - 1] = tdiv(m - utt.delay[u - 1], ds)
-
-
-def _backward_windows(b_end: int, est: int, limit: int, n_deg: int, cfg: ModelConfig):
-    """Window starts from reference sample b_end*ds - na backwards while >= ``limit``."""
-    startr = b_end * cfg.ds - cfg.na
-    startd = startr + est
-    if startd + cfg.na > n_deg:
-        startd = n_deg - cfg.na
-        startr = startd - est
-    step = cfg.na // 4
-    count = 0 if startd < 0 or startr < limit else min(startd // step, (startr - limit) // step) + 1
-    k = np.arange(count)
-    return startr - k * step, startd - k * step
-
-
-def _part_delays(ref, deg, estimates, limits, forward, b_edge, cfg):
-    """Fine delay and confidence of one side of every break-point candidate (§9.2.5-6).
-
-    Candidates sharing an estimate share the window sequence: the histogram of a
-    candidate is a prefix sum of the per-window contributions.
-    """
-    out: dict[int, tuple[int, float]] = {}
-    for est in sorted(set(estimates[b] for b in limits)):
-        members = [b for b in limits if estimates[b] == est]
-        if forward:
-            far = max(limits[b] for b in members)
-            sr, sd = _forward_windows(b_edge, est, far, deg.n_padded, cfg)
-        else:
-            far = min(limits[b] for b in members)
-            sr, sd = _backward_windows(b_edge, est, far, deg.n_padded, cfg)
-        counts = {}
-        for b in members:
-            if forward:
-                counts[b] = int(np.count_nonzero(sr + cfg.na <= limits[b]))
-            else:
-                counts[b] = int(np.count_nonzero(sr >= limits[b]))
-        order = sorted(members, key=counts.get)
-        found = _window_delays(ref, deg, sr, sd, [counts[b] for b in order], cfg)
-        for b, (lag, conf) in zip(order, found, strict=True):
-            out[b] = (est + lag, conf)
-    return out
-
-
-def split_utterances(ref: Signal, deg: Signal, utt: Utterances, cfg: ModelConfig) -> None:
-    """Split utterances where the delay changes inside them (§9.2), in place."""
-    ds, sb = cfg.ds, SEARCH_BLOCKS
-    delta = cfg.na // (4 * ds)
-    u = 0
-    while u < len(utt):
-        s0, e0 = utt.start[u], utt.end[u]
-        speech = np.flatnonzero(ref.vad[s0 : e0 + 1] > 0)
-        if speech.size == 0:
-            u += 1
-            continue
-        sp_start = s0 + int(speech[0])
-        sp_end = s0 + int(speech[-1]) + 1
-        length = sp_end - sp_start
-        if length < MIN_SPLIT_BLOCKS:
-            u += 1
-            continue
-        step = tdiv(0.801 * length + 40 * delta - 1, 40 * delta) * delta
-        pad = max(tdiv(length, 10), SEARCH_BLOCKS)
-        bps = [sp_start + pad]
-        while bps[-1] + step <= sp_end - pad and len(bps) < 40:
-            bps.append(bps[-1] + step)
-        est = utt.delay_est[u]
-        ed1 = _crude_segments(ref, deg, [(s0, bp) for bp in bps], est, cfg)
-        ed2 = _crude_segments(ref, deg, [(bp, e0) for bp in bps], est, cfg)
-        first = _part_delays(ref, deg, ed1, {b: bps[b] * ds for b in range(len(bps))},
-                             True, s0, cfg)
-        conf_u = utt.conf[u]
-        second_set = {b: bps[b] * ds for b in range(len(bps)) if first[b][1] > conf_u}
-        second = _part_delays(ref, deg, ed2, second_set, False, e0, cfg) if second_set else {}
-        best, best_sum = -1, 0.0
-        for b in sorted(second):  # candidate order decides ties
-            d1, c1 = first[b]
-            d2, c2 = second[b]
-            if abs(d2 - d1) >= ds and c1 > conf_u and c2 > conf_u and c1 + c2 > best_sum:
-                best, best_sum = b, c1 + c2
-        if best < 0:
-            u += 1
-            continue
-        bp = bps[best]
-        (d1, c1), (d2, c2) = first[best], second[best]
-        utt.search_start.insert(u + 1, utt.search_start[u])
-        utt.search_end.insert(u + 1, utt.search_end[u])
-        utt.delay_est[u] = ed1[best]
-        utt.delay_est.insert(u + 1, ed2[best])
-        utt.delay[u] = d1
-        utt.delay.insert(u + 1, d2)
-        utt.conf[u] = c1
-        utt.conf.insert(u + 1, c2)
-        if d2 < d1:
-            utt.end[u] = bp
-            utt.start.insert(u + 1, bp)
-        else:
-            half = tdiv(d2 - d1, 2 * ds)
-            utt.end[u] = bp + half
-            utt.start.insert(u + 1, bp - half)
-        utt.end.insert(u + 1, e0)
-        if (utt.start[u] - sb) * ds + d1 < 0:
-            utt.start[u] = sb + tdiv(ds - 1 - d1, ds)
-        if utt.end[u + 1] * ds + d2 > deg.n_padded - sb * ds:
-            utt.end[u + 1] = tdiv(deg.n_padded - d2, ds) - sb

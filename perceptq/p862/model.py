@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perceptq.errors import InvalidAudioError, NoSpeechError
-from perceptq.p862 import align, disturbance, level, mapping, perceptual
+from perceptq.p862 import align, disturbance, level, mapping, perceptual, split
 from perceptq.p862.config import BAD_FRAME_THRESHOLD, SEARCH_BLOCKS, config_for
 from perceptq.p862.tables import bark_table
 from perceptq.result import Score, Utterance, category_of
@@ -35,6 +35,8 @@ class ModelOutput:
     frame_asymmetric_disturbance: NDArray[np.float64]
     n_bad_intervals: int
     crude_delay: int
+    alignment: str = "reference"
+    reference_unstable: bool = False
 
     def to_score(self, **extra) -> Score:
         """Wrap as the public :class:`Score`."""
@@ -50,6 +52,8 @@ class ModelOutput:
             frame_asymmetric_disturbance=self.frame_asymmetric_disturbance,
             disturbance_d=self.d,
             disturbance_a=self.a,
+            alignment=self.alignment,
+            reference_unstable=self.reference_unstable,
             **extra,
         )
 
@@ -62,8 +66,14 @@ def evaluate(
     *,
     ref_name: str = "reference",
     deg_name: str = "degraded",
+    alignment: str = "reference",
 ) -> ModelOutput:
-    """Run the model on mono float signals at the model rate ``fs`` (8000 or 16000)."""
+    """Run the model on mono float signals at the model rate ``fs`` (8000 or 16000).
+
+    ``alignment``: the break-point window of utterance splitting, ``"reference"`` as the ITU
+    reference uses it or ``"stable"`` (intact Hann window); see :mod:`perceptq.p862.split`.
+    """
+    split.check_alignment(alignment)
     cfg = config_for(fs)
     bark = bark_table(fs)
     for x, name in ((ref, ref_name), (deg, deg_name)):
@@ -93,7 +103,7 @@ def evaluate(
             f"{ref_name}: no speech found in the reference (no utterance of at least 200 ms "
             "that overlaps the degraded signal)"
         )
-    align.split_utterances(ref_sig, deg_sig, utt, cfg)
+    unstable = split.split_utterances(ref_sig, deg_sig, utt, cfg, alignment)
 
     # Perceptual model on the filtered signals, both extended to the longer length.
     size = max_padded + cfg.pad
@@ -156,7 +166,14 @@ def evaluate(
         frame_asymmetric_disturbance=fa[sel],
         n_bad_intervals=n_bad,
         crude_delay=crude,
+        alignment=alignment,
+        reference_unstable=unstable,
     )
+
+
+def alignment_warnings(reference_unstable: bool) -> list[str]:
+    """The warning of a pair whose reference score depends on rounding (none otherwise)."""
+    return [split.UNSTABLE_WARNING] if reference_unstable else []
 
 
 def warm_up() -> None:

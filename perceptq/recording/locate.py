@@ -227,9 +227,9 @@ def median_drift_ppm(rows: list[dict]) -> float:
 
 
 def score_occurrences(ref: Source, rec: Source, mode: str, *,
-                      min_correlation: float = MIN_CORRELATION):
+                      min_correlation: float = MIN_CORRELATION, alignment: str = "reference"):
     """Find and score every occurrence; returns (segments, occurrence rows, measures,
-    warnings)."""
+    warnings). ``alignment`` as in :func:`perceptq.score`."""
     from perceptq.p862 import model as engine
 
     fs = rec.fs
@@ -249,7 +249,8 @@ def score_occurrences(ref: Source, rec: Source, mode: str, *,
             y = rec.read(int(start), int(start) + x.shape[0])
         try:
             out = engine.evaluate(x, y, fs, mode, ref_name=ref.name,
-                                  deg_name=f"{rec.name} at {occ.offset / fs:.2f} s")
+                                  deg_name=f"{rec.name} at {occ.offset / fs:.2f} s",
+                                  alignment=alignment)
         except (NoSpeechError, InvalidAudioError) as exc:
             warnings.append(f"occurrence at {occ.offset / fs:.2f} s could not be scored ({exc})")
             continue

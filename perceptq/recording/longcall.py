@@ -153,9 +153,11 @@ def degraded_piece(deg: Source, line: drift.DelayModel, a: int, b: int, compensa
 
 
 def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WINDOW_S,
+                  alignment: str = "reference",
                   ) -> tuple[list[Segment], drift.DelayModel, diagnostics.Measures, list[str]]:
     """Score a long pair window by window; returns the scored segments, the delay line,
-    the accumulated diagnostic measures and warnings."""
+    the accumulated diagnostic measures and warnings. ``alignment`` as in
+    :func:`perceptq.score`."""
     from perceptq.p862 import model as engine
 
     fs = ref.fs
@@ -190,7 +192,7 @@ def score_windows(ref: Source, deg: Source, mode: str, *, window_s: float = WIND
             continue
         try:
             out = engine.evaluate(x, y, fs, mode, ref_name=f"{ref.name} window {idx}",
-                                  deg_name=f"{deg.name} window {idx}")
+                                  deg_name=f"{deg.name} window {idx}", alignment=alignment)
         except (NoSpeechError, InvalidAudioError) as exc:
             skipped.append(f"{idx} ({exc})")
             continue

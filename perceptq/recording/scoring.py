@@ -5,6 +5,7 @@ occurrence by occurrence (``locate``). :mod:`perceptq.api` picks one."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from perceptq.audio import checks
 from perceptq.audio.source import ArraySource, Source
@@ -29,19 +30,21 @@ def _drift_of(ref: Source, deg: Source) -> float:
 
 
 def single(ref: ArraySource, deg: ArraySource, mode: str, *, warnings: list[str],
-           reference_activity=None) -> Score:
+           reference_activity=None, alignment: str = "reference") -> Score:
     """Score a pair in one piece, with timeline, diagnostics and drift added.
 
     The MOS is the model's, untouched; the extras are measured beside it.
     ``reference_activity``: the reference's :class:`perceptq.audio.checks.Activity`, when
-    the input checks measured it already.
+    the input checks measured it already. ``alignment`` as in :func:`perceptq.score`.
     """
     from perceptq.p862 import model
 
     fs = ref.fs
-    out = model.evaluate(ref.x, deg.x, fs, mode, ref_name=ref.name, deg_name=deg.name)
+    out = model.evaluate(ref.x, deg.x, fs, mode, ref_name=ref.name, deg_name=deg.name,
+                         alignment=alignment)
     warnings = [*warnings, *checks.result_warnings(out.utterances, ref.x, fs, name=ref.name,
-                                                   act=reference_activity)]
+                                                   act=reference_activity),
+                *model.alignment_warnings(out.reference_unstable)]
     ppm = _drift_of(ref, deg)
     meas = diagnostics.Measures(fs)
     trend = 0.0 if math.isnan(ppm) else ppm * 1e-3  # ms of delay per second
@@ -57,10 +60,20 @@ def single(ref: ArraySource, deg: ArraySource, mode: str, *, warnings: list[str]
                         warnings=(*warnings, *match.warnings(diag)))
 
 
+def _alignment_fields(segments, alignment: str) -> tuple[dict[str, Any], list[str]]:
+    """Score fields and warning of the alignment over all scored pieces."""
+    from perceptq.p862.model import alignment_warnings
+
+    unstable = any(s.out.reference_unstable for s in segments)
+    return {"alignment": alignment, "reference_unstable": unstable}, alignment_warnings(unstable)
+
+
 def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
-             warnings: tuple[str, ...] = ()) -> Score:
+             warnings: tuple[str, ...] = (), alignment: str = "reference") -> Score:
     """Score a long pair window by window (see :mod:`perceptq.recording.longcall`)."""
-    segments, line, meas, warn = longcall.score_windows(ref, deg, mode, window_s=window_s)
+    segments, line, meas, warn = longcall.score_windows(ref, deg, mode, window_s=window_s,
+                                                        alignment=alignment)
+    extra, warn_a = _alignment_fields(segments, alignment)
     fields = longcall.combine(segments, ref.fs, mode, "window")
     ppm = longcall.nan_if_unreliable(line)
     diag = diagnostics.summarise(meas, clipping_fraction=deg.clip.fraction(), drift_ppm=ppm,
@@ -68,10 +81,11 @@ def windowed(ref: Source, deg: Source, mode: str, *, window_s: float,
     windows = fields.pop("segments")
     return Score(**fields, windows=windows, diagnostics=diag, drift_ppm=ppm,
                  reference_info=source_info(ref), degraded_info=source_info(deg),
-                 warnings=(*warnings, *warn, *match.warnings(diag)))
+                 warnings=(*warnings, *warn, *warn_a, *match.warnings(diag)), **extra)
 
 
-def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = ()) -> Score:
+def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = (),
+            alignment: str = "reference") -> Score:
     """Find every occurrence of ``ref`` in ``rec`` and score each.
 
     See :mod:`perceptq.recording.locate`.
@@ -81,7 +95,8 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
     """
     from perceptq.recording import locate
 
-    segments, rows, meas, warn = locate.score_occurrences(ref, rec, mode)
+    segments, rows, meas, warn = locate.score_occurrences(ref, rec, mode, alignment=alignment)
+    extra, warn_a = _alignment_fields(segments, alignment)
     offsets = [s.deg_start / rec.fs for s in segments]
     fields = longcall.combine(segments, rec.fs, mode, "occurrence", frame_offsets_s=offsets,
                               reference_time=False)
@@ -91,7 +106,7 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
                                  drift_compensated=any(r["drift_compensated"] for r in rows))
     return Score(**fields, occurrences=tuple(rows), diagnostics=diag, drift_ppm=ppm,
                  reference_info=source_info(ref), degraded_info=source_info(rec),
-                 warnings=(*warnings, *warn, *match.warnings(diag)))
+                 warnings=(*warnings, *warn, *warn_a, *match.warnings(diag)), **extra)
 
 
 def warm_up() -> None:

@@ -53,3 +53,31 @@ def test_score_missing_file_is_one_line_exit_2(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope.wav" in lines[0] and "not found" in lines[0]
     assert "Traceback" not in res.stderr
+
+
+def _unstable_pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A VoIP pair whose reference score hinges on the reference's float32 rounding."""
+    import corpus
+    import voip_corpus
+
+    p = voip_corpus.make_pair(6, 8000, corpus.load_clean(8000))
+    ref, deg = tmp_path / "ref.wav", tmp_path / "deg.wav"
+    sf.write(ref, p.ref, p.rate, subtype="FLOAT")
+    sf.write(deg, p.deg, p.rate, subtype="FLOAT")
+    return ref, deg
+
+
+def test_score_says_when_the_reference_is_unstable_and_offers_stable_alignment(tmp_path):
+    ref, deg = _unstable_pair(tmp_path)
+    res = runner.invoke(app, ["score", str(ref), str(deg)])
+    assert res.exit_code == 0, res.output
+    assert "unstable  yes" in res.stdout
+    assert "reference_unstable" in res.stderr and "warning" in res.stderr
+    res = runner.invoke(app, ["score", str(ref), str(deg), "--json"])
+    d = json.loads(res.stdout)
+    assert d["reference_unstable"] is True and d["alignment"] == "reference"
+    res = runner.invoke(app, ["score", str(ref), str(deg), "--alignment", "stable"])
+    assert res.exit_code == 0, res.output
+    assert "alignment stable" in res.stdout and "unstable" not in res.stdout
+    res = runner.invoke(app, ["score", str(ref), str(deg), "--alignment", "exact"])
+    assert res.exit_code == 2
