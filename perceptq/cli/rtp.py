@@ -1,5 +1,5 @@
-"""``perceptq rtp``: RTP streams of a packet capture, their network MOS (G.107 E-model)
-and, with a reference, the perceptual score of their G.711 audio.
+"""``perceptq rtp``: RTP streams and SIP calls of a packet capture, their network MOS
+(G.107 / G.107.1 E-model) and, with a reference, the perceptual score of their decoded audio.
 
 Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable or
 RTP-less capture. Registered by :func:`perceptq.cli.emodel.register`.
@@ -186,11 +186,12 @@ def _print_calls(streams: list[Any], perceptual: bool) -> None:
 
 RTP_HELP = "\n\n".join(
     [
-        "RTP streams of a capture: loss, burst ratio, jitter and network MOS (G.107 E-model).",
+        "RTP streams and SIP calls of a capture: loss, burst ratio, jitter, RTCP and network MOS "
+    "(G.107 E-model; G.107.1 for wideband codecs).",
         "Streams are grouped into calls by the SIP/SDP in the capture, else found per SSRC on "
         "--ports or by a heuristic. The one-way network delay is --delay, else RTT/2 from RTCP "
         "when measured, else 0; the jitter buffer is modelled as for "
-        "perceptq emodel. With --reference the G.711 streams are decoded and scored with the "
+        "perceptq emodel. With --reference the streams are decoded and scored with the "
         "perceptual model, and both MOS are printed side by side.",
         "Exit codes: 0 ok; 1 some stream could not be rated or scored; 2 bad usage, unreadable "
         "or RTP-less capture.",
@@ -201,10 +202,13 @@ _RTP_HELP = {
     "ports": "UDP ports carrying RTP, e.g. 5004,16384-16482 (default: detect).",
     "payload_type": "Dynamic payload type N=codec or N=codec/clock, e.g. 96=pcmu (repeatable).",
     "output": "Also write the stream table (.csv, .jsonl, .parquet).",
-    "conceal": "When decoding G.711 audio (--extract, --reference): fill each lost packet "
+    "conceal": "When decoding audio (--extract, --reference): fill each lost packet "
     "with a repeat of the last received one instead of silence. This changes the written "
     "WAV files and the MOS-LQO scored with --reference, not the network MOS-CQE.",
-    "reference": "Reference speech: score the G.711 audio (MOS-LQO) beside the network MOS.",
+    "reference": "Reference speech: score the decoded audio (MOS-LQO; P.862.2 wideband for "
+    "wideband codecs) beside the network MOS.",
+    "extract": "Write each decodable stream to DIR as WAV (G.711, G.722, G.729, GSM, iLBC, "
+    "Speex, Opus, AMR; all but G.711 need perceptq[codecs]).",
     "delay": "One-way network delay for the E-model, ms (default: RTT/2 from RTCP, else 0).",
     "min_packets": "Skip streams with fewer packets (default: report all, short ones noted).",
 }
@@ -218,7 +222,7 @@ def rtp_command(
     min_packets: Annotated[int | None, _O(help=_RTP_HELP["min_packets"])] = None,
     as_json: Annotated[bool, _O("--json", help="Print the stream table as JSON.")] = False,
     output: Annotated[Path | None, _O("--output", "-o", help=_RTP_HELP["output"])] = None,
-    extract: Annotated[Path | None, _O(help="Write each G.711 stream to DIR as WAV.")] = None,
+    extract: Annotated[Path | None, _O(help=_RTP_HELP["extract"])] = None,
     conceal: Annotated[bool, _O("--conceal", help=_RTP_HELP["conceal"])] = False,
     reference: Annotated[Path | None, _O(help=_RTP_HELP["reference"])] = None,
 ) -> None:

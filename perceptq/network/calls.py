@@ -180,11 +180,11 @@ def analyse_calls(
         if t0 is None:
             t0 = ts
         t = ts - t0
-        if is_tcp or looks_like_sip(data):
-            if data:
+        if is_tcp or not data or data[0] < 0x80:  # RTP and RTCP start with version 2
+            if data and looks_like_sip(data):
                 sip.feed(t, src, dst, bytes(data), tcp=is_tcp)
             continue
-        if looks_like_rtcp(data):
+        if len(data) > 1 and 200 <= data[1] <= 207 and looks_like_rtcp(data):
             rtcp.feed(t, bytes(data))
             continue
         parsed = parse_rtp(data)

@@ -90,13 +90,13 @@ class StreamAccumulator:
         self.reordered = 0
         self._max_seq = -(1 << 62)
         self._min_seq = 1 << 62
-        self._prev_u: tuple[float, int] | None = None
+        self._prev_t = 0.0
+        self._prev_ts = self._last_seq = 0
         self._pj = self._pj_sum = self._pj_max = 0.0
         self._pj_n = 0
         self._steps: Counter[int] = Counter()
         self._forward = 0  # arrivals whose sequence number steps forward by 1 … 100
         self._prev_seq_raw = -1
-        self._last_ext: tuple[int, int] | None = None
 
     # --- one packet ---------------------------------------------------------------------
 
@@ -166,10 +166,12 @@ class StreamAccumulator:
         regular = in_order and not marker and pt not in _CN and not follows_cn
         if regular:
             n = self.total  # packets before this one
-            self._max_delta = max(self._max_delta, self._delta)
+            if self._delta > self._max_delta:
+                self._max_delta = self._delta
             self._mean_delta = (self._mean_delta * (n - 1) + self._delta) / n
             if clock:
-                self._max_jitter = max(self._max_jitter, self._jitter)
+                if self._jitter > self._max_jitter:
+                    self._max_jitter = self._jitter
                 self._mean_jitter = (self._mean_jitter * (n - 1) + self._jitter) / n
         if in_order:
             self._time = now
@@ -190,22 +192,21 @@ class StreamAccumulator:
         self.unique += 1
         if ext_seq < self._max_seq:
             self.reordered += 1
-        self._max_seq = max(self._max_seq, ext_seq)
-        self._min_seq = min(self._min_seq, ext_seq)
-        if self._prev_u is not None:
-            prev_t, prev_ts = self._prev_u
-            if clock:
-                d = (time_s - prev_t) * clock - (ext_ts - prev_ts)
-                self._pj += (abs(d) - self._pj) / 16
-                self._pj_sum += self._pj
-                self._pj_max = max(self._pj_max, self._pj)
-                self._pj_n += 1
-        self._prev_u = (time_s, ext_ts)
-        if self._last_ext is not None and ext_seq - self._last_ext[0] == 1:
-            step = ext_ts - self._last_ext[1]
-            if step > 0:
-                self._steps[step] += 1
-        self._last_ext = (ext_seq, ext_ts)
+        else:
+            self._max_seq = ext_seq
+        if ext_seq < self._min_seq:
+            self._min_seq = ext_seq
+        if self.unique > 1 and clock:
+            d = (time_s - self._prev_t) * clock - (ext_ts - self._prev_ts)
+            pj = self._pj + ((d if d >= 0 else -d) - self._pj) / 16
+            self._pj = pj
+            self._pj_sum += pj
+            if pj > self._pj_max:
+                self._pj_max = pj
+            self._pj_n += 1
+        if self.unique > 1 and ext_seq - self._last_seq == 1 and ext_ts > self._prev_ts:
+            self._steps[ext_ts - self._prev_ts] += 1
+        self._prev_t, self._prev_ts, self._last_seq = time_s, ext_ts, ext_seq
 
     # --- results ------------------------------------------------------------------------
 
