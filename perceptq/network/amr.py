@@ -96,3 +96,16 @@ def mode_kbps(frame_type: int, *, wideband: bool) -> float | None:
     """Bit rate of a speech frame type; None for SID, lost and no-data frames."""
     table = WB_KBPS if wideband else NB_KBPS
     return table[frame_type] if frame_type < len(table) else None
+
+
+def octet_aligned(fmtp: str) -> bool:
+    """True when an SDP ``a=fmtp`` parameter string selects octet-aligned mode."""
+    return "octet-align=1" in fmtp.replace(" ", "")
+
+
+def frame_types(payload: bytes, wideband: bool, octet_aligned: bool) -> list[int]:
+    """Frame types of a payload's frames; empty for a payload that cannot be read."""
+    try:
+        return [ft for ft, _, _ in frames(payload, wideband=wideband, octet_aligned=octet_aligned)]
+    except ValueError:
+        return []

@@ -345,6 +345,8 @@ def _stream(
         )
         res.r, res.mos, res.rating = rating.r, rating.mos, rating.scale
         res.category = category_of(rating.mos) if not math.isnan(rating.mos) else ""
+        if res.delay_source.startswith("RTCP") and not math.isnan(rating.mos):
+            notes.append(f"E-model one-way delay {res.delay_ms:.1f} ms = {res.delay_source}")
         if rating.note:
             notes.append(rating.note)
     res.note = "; ".join(notes)
@@ -352,31 +354,16 @@ def _stream(
 
 
 def _octet_aligned(known: tuple[str, str, Any] | None, pt: int) -> bool:
-    fmtp = known[2].fmtp.get(pt, "") if known else ""
-    return "octet-align=1" in fmtp.replace(" ", "")
+    return amr.octet_aligned(known[2].fmtp.get(pt, "") if known else "")
 
 
-def _count_amr(
-    modes: dict[StreamKey, Counter[int]],
-    key: StreamKey,
-    name: str,
-    payload: bytes,
-    known: tuple[str, str, Any] | None,
-    pt: int,
-) -> None:
-    """Count the frame types of an AMR/AMR-WB packet (its codec mode), if it is one."""
-    kind = name.lower()
-    if kind not in ("amr", "amr-wb"):
-        return
-    try:
-        found = amr.frames(
-            payload, wideband=kind == "amr-wb", octet_aligned=_octet_aligned(known, pt)
-        )
-    except ValueError:
-        return
-    counter = modes.setdefault(key, Counter())
-    for ft, _, _ in found:
-        counter[ft] += 1
+def _count_amr(modes: dict[StreamKey, Counter[int]], key: StreamKey, name: str,
+               payload: bytes, known: tuple[str, str, Any] | None, pt: int) -> None:  # fmt: skip
+    """Count the frame types (codec modes) of an AMR/AMR-WB packet, if it is one."""
+    if name.lower() in ("amr", "amr-wb"):
+        counter = modes.setdefault(key, Counter())
+        for ft in amr.frame_types(payload, name.lower() == "amr-wb", _octet_aligned(known, pt)):
+            counter[ft] += 1
 
 
 def _delay(res: StreamResult, given: float | None, call_rtts: list[float]) -> tuple[float, str]:

@@ -231,7 +231,8 @@ def test_sip_calls_rtcp_and_xr_agree_with_tshark(tmp_path):
               "rtcp.xr.voipmetrics.signallevel", "rtcp.xr.voipmetrics.noiselevel",
               "rtcp.xr.voipmetrics.rfactor", "rtcp.xr.voipmetrics.moslq",
               "rtcp.xr.voipmetrics.moscq", "rtcp.xr.voipmetrics.jbnominal",
-              "rtcp.xr.voipmetrics.jbmax", "rtcp.xr.voipmetrics.jbabsmax"]  # fmt: skip
+              "rtcp.xr.voipmetrics.jbmax", "rtcp.xr.voipmetrics.jbabsmax",
+              "rtcp.ssrc.fraction", "rtcp.ssrc.discarded"]  # fmt: skip
     cmd = [TSHARK, "-n", "-r", str(path), "-Y", "rtcp.xr.bt == 7", "-T", "fields"]
     for f in fields:
         cmd += ["-e", f]
@@ -240,8 +241,8 @@ def test_sip_calls_rtcp_and_xr_agree_with_tshark(tmp_path):
     ours = [xr["xr_burst_density"] * 256, xr["xr_gap_density"] * 256, xr["xr_burst_duration_ms"],
             xr["xr_gap_duration_ms"], xr["xr_round_trip_ms"], xr["xr_end_system_delay_ms"],
             xr["xr_signal_level_db"], xr["xr_noise_level_db"], xr["xr_r_factor"], xr["xr_mos_lq"],
-            xr["xr_mos_cq"], xr["xr_jb_nominal_ms"], xr["xr_jb_maximum_ms"],
-            xr["xr_jb_abs_max_ms"]]  # fmt: skip
+            xr["xr_mos_cq"], xr["xr_jb_nominal_ms"], xr["xr_jb_maximum_ms"], xr["xr_jb_abs_max_ms"],
+            xr["xr_loss_rate"] * 256, xr["xr_discard_rate"] * 256]  # fmt: skip
     assert [float(t) for t in theirs] == pytest.approx(ours, abs=1e-6)
 
 
