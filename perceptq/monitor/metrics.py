@@ -50,6 +50,11 @@ class HistoryCollector:
         self.last_call: dict[tuple, float] = {}
         self.seconds: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0])
 
+    def warm_up(self) -> None:
+        """Add the rows already in the database (a scrape does it too, when first)."""
+        with self.lock:
+            self._catch_up()
+
     def _catch_up(self) -> None:
         have = set(table_columns(self.con))
         cols = "".join(f", {quote(c)}" if c in have else ", NULL" for c in self.group_by)
@@ -136,6 +141,10 @@ def serve(db: str, *, host: str, port: int, group_by: tuple[str, ...], rule: Rul
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HistoryCollector(db, group_by=group_by, rule=rule))
+    collector = HistoryCollector(db, group_by=group_by, rule=rule)
+    registry.register(collector)
     server, _thread = start_http_server(port, addr=host, registry=registry)
+    # read the history already there now, so that the first scrape is not the slow one
+    threading.Thread(target=collector.warm_up, name="perceptq-metrics-warm-up",
+                     daemon=True).start()  # fmt: skip
     return server

@@ -29,7 +29,7 @@ def test_kill_9_and_restart(tmp_path):
     args = ["watch", str(inbox), "--reference-dir", str(refs), "--db", str(db), "--jobs", "1",
             "--settle", "0.2", "--pattern", "{site}/{name}.wav", "--group-by", "site",
             "--alert-below", "2.5", "--alerts-jsonl", str(events)]  # fmt: skip
-    proc = perceptq(*args, cwd=tmp_path)
+    proc = perceptq(*args, "--poll", "0.3", cwd=tmp_path)  # polling; the restart uses events
     try:
         wait_for(lambda: len(rows(db)) >= 2, timeout=90, what="two scored calls", proc=proc)
     finally:
