@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from perceptq.errors import UnsupportedRateError
-from perceptq.result import Score
+from perceptq.result import InputInfo, Score
 
 if TYPE_CHECKING:
     from perceptq.audio.io import AudioInput
@@ -78,6 +78,12 @@ def score(
         ``locate=True`` and the reference is not in the recording, or a long pair that
         cannot be aligned at all.
     """
+    if metric == "visqol":
+        if locate:
+            raise ValueError("locate=True is not available with metric='visqol'")
+        return _score_visqol(reference, degraded, sample_rate=sample_rate, mode=mode)
+    if metric != "p862":
+        raise ValueError(f"metric {metric!r} is not one of 'p862', 'visqol'")
     from perceptq.audio import checks, preprocess
     from perceptq.audio.source import open_input
     from perceptq.p862.split import check_alignment
@@ -85,12 +91,6 @@ def score(
     from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS
 
     check_alignment(alignment)
-    if metric == "visqol":
-        if locate:
-            raise ValueError("locate=True is not available with metric='visqol'")
-        return _score_visqol(reference, degraded, sample_rate=sample_rate, mode=mode)
-    if metric != "p862":
-        raise ValueError(f"metric {metric!r} is not one of 'p862', 'visqol'")
     if not window_s > 0:
         raise ValueError(f"window_s={window_s!r} must be a positive number of seconds")
     # Open both: header facts of files (no samples read yet), validated arrays.
@@ -124,7 +124,6 @@ def _score_visqol(reference: AudioInput, degraded: AudioInput, *, sample_rate: i
     """ViSQOL v3 on one pair: open, mono at the mode's rate, check, compare, wrap."""
     from perceptq.audio import checks
     from perceptq.audio.source import open_input
-    from perceptq.recording.scoring import source_info
     from perceptq.recording.visqol_scoring import visqol_single
     from perceptq.visqol import MODE_RATES, VisqolConfig, resolve_mode
 
@@ -137,8 +136,9 @@ def _score_visqol(reference: AudioInput, degraded: AudioInput, *, sample_rate: i
     warnings = [f"{src.name}: resampled from {src.original_rate} Hz to {fs} Hz for ViSQOL "
                 f"{mode} mode" for src in (ref, deg) if src.original_rate != fs]
     warnings += checks.audio_warnings(ref, deg)
-    return visqol_single(ref.x, deg.x, VisqolConfig(mode, fs), reference_info=source_info(ref),
-                         degraded_info=source_info(deg), warnings=tuple(warnings))
+    return visqol_single(ref.x, deg.x, VisqolConfig(mode, fs),
+                         reference_info=InputInfo.from_source(ref),
+                         degraded_info=InputInfo.from_source(deg), warnings=tuple(warnings))
 
 
 def warm_up() -> None:

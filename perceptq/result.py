@@ -57,6 +57,13 @@ class InputInfo:
     duration_s: float
     sample_format: str = "float64"
 
+    @classmethod
+    def from_source(cls, src: Any) -> InputInfo:
+        """How a source (:class:`perceptq.audio.source.Source`) was read."""
+        return cls(name=src.name, original_sample_rate=src.original_rate,
+                   channels=src.channels, resampled=src.original_rate != src.fs,
+                   duration_s=src.duration_s, sample_format=src.sample_format)
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         return {

@@ -16,9 +16,7 @@ from perceptq.result import InputInfo, Score
 
 def source_info(src: Source) -> InputInfo:
     """How a source was read."""
-    return InputInfo(name=src.name, original_sample_rate=src.original_rate,
-                     channels=src.channels, resampled=src.original_rate != src.fs,
-                     duration_s=src.duration_s, sample_format=src.sample_format)
+    return InputInfo.from_source(src)
 
 
 def _drift_of(ref: Source, deg: Source) -> float:

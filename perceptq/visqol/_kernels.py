@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # 3x3 Gaussian weights of the NSIM local statistics (corner, edge, centre) and its
 # stabilising constants C1 = (0.01 L)^2 and C3 = (0.03 L)^2 / 2 with L = 1 (NSIM, eq. 1-3).
@@ -27,7 +27,7 @@ _LOWEST = -1.7976931348623157e308
 _LANES = 16
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _gammatone_spectrogram_kernel(x, window, hop, n_frames, b0, b1, a1, a2, out):
     """Fill ``out`` (n_bands, n_frames) with the RMS of each band per windowed frame.
 
@@ -39,14 +39,15 @@ def _gammatone_spectrogram_kernel(x, window, hop, n_frames, b0, b1, a1, a2, out)
 
     Frames are independent: ``_LANES`` of them run side by side as the lanes of one SIMD
     loop (state in one array at constant lane strides, which the compiler can prove
-    independent), and batches of lanes run in parallel. Each lane does exactly the scalar
-    arithmetic, so the result does not depend on the batching.
+    independent). Each lane does exactly the scalar arithmetic, so the result does not
+    depend on the batching. Serial on purpose: loading a parallel kernel from numba's
+    cache costs more than it saves on a pair (batches already use one process per core).
     """
     size = window.shape[0]
     nb = a1.shape[0]
     lanes = _LANES
     n_batches = (n_frames + lanes - 1) // lanes
-    for batch in prange(n_batches):
+    for batch in range(n_batches):
         f0 = batch * lanes
         n_in = min(lanes, n_frames - f0)
         xw = np.zeros(size * lanes)  # windowed samples, sample-major: xw[n * lanes + lane]
@@ -179,7 +180,7 @@ def _column_stats_kernel(d, cols):
     return mu, ss
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _dp_similarity_kernel(ref_patches, deg_padded, starts, width, out):
     """Fill ``out[p, j]`` with the mean NSIM of ref patch p and the deg patch at starts[p]+j.
 
@@ -202,7 +203,7 @@ def _dp_similarity_kernel(ref_patches, deg_padded, starts, width, out):
                 mu_r[r, c] = sr
                 ss_r[r, c] = srr
         n_off = min(width, n_frames - starts[p])
-        for j in prange(n_off):
+        for j in range(n_off):
             o = starts[p] + j
             total = 0.0
             for r in range(rows):

@@ -7,7 +7,6 @@ per matched patch pair (fine realignment).
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 
 
@@ -40,6 +39,22 @@ def upper_envelope(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return env
 
 
+def fast_length(n: int) -> int:
+    """The least 5-smooth (2^a 3^b 5^c) even length >= n: a fast FFT size."""
+    best = 1 << max(n - 1, 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n or m % 2:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     """Lag (samples) maximising the cross-correlation of ``ref`` and ``deg``.
 
@@ -50,11 +65,11 @@ def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     own FFT: a near-tie between two lags may resolve either way.
     """
     n = max(ref.shape[0], deg.shape[0])
-    points = scipy.fft.next_fast_len(2 * n - 1, real=True)
+    points = fast_length(2 * n - 1)
     # Single precision, as ViSQOL's own FFT: half the memory on long inputs.
-    spec = scipy.fft.rfft(ref.astype(np.float32), points)
-    spec *= np.conj(scipy.fft.rfft(deg.astype(np.float32), points))
-    xcorr = scipy.fft.irfft(spec, points)
+    spec = np.fft.rfft(ref.astype(np.float32), points)
+    spec *= np.conj(np.fft.rfft(deg.astype(np.float32), points))
+    xcorr = np.fft.irfft(spec, points)
     del spec
     max_lag = n - 1
     corrs = np.concatenate((xcorr[points - max_lag :], xcorr[: max_lag + 1]))
