@@ -6,8 +6,9 @@ share a call merge. Applied as rows arrive:
 
 * an episode **opens** when the rule first finds it among the group's calls;
 * it **closes** once no later call can extend it: when the clock (the wall clock, or the
-  group's latest call time if that is later) has passed the time of the
-  (``min_count``-1)-th last low call plus the window; ``closed_at`` is that moment;
+  group's latest call time if that is later) has passed the time of its last low call
+  plus the window (a burst sharing that call could still merge until then; with
+  ``min_count`` 1, at once); ``closed_at`` is that moment;
 * calls scored after a group's episode closed never reopen it: a later burst is a new
   episode.
 
@@ -35,6 +36,8 @@ from perceptq.report.alerts import find_alerts
 
 #: Calls listed in an event (the episode's first ones).
 MAX_CALLS = 50
+#: Margin on the time bounds of the rows read (times are compared as float seconds).
+_MARGIN_S = 1e-3
 CHANNELS = ("jsonl", "webhook", "command")
 
 
@@ -129,10 +132,12 @@ def _group_rows(con, rule, values, lo, closed_bound, have) -> pd.DataFrame:
 
 
 def _deadline(low_ts: np.ndarray, rule: Rule) -> float:
-    """Clock time after which no later low call can extend an episode."""
+    """Clock time after which no later low call can extend an episode: a burst that shares
+    the episode's last low call may still complete until one window after it (with a
+    count of 1, bursts never share a call)."""
     if rule.min_count <= 1:
         return float(low_ts[-1])
-    return float(low_ts[-(rule.min_count - 1)]) + rule.window_s
+    return float(low_ts[-1]) + rule.window_s
 
 
 def _evaluate_group(con, rule, key, values, earliest, now, have, channels):
@@ -146,7 +151,9 @@ def _evaluate_group(con, rule, key, values, earliest, now, have, channels):
     ).fetchone()[0]  # fmt: skip
     starts = [t for t in (earliest - rule.window_s if earliest is not None else None,
                           open_row[1] if open_row else None) if t is not None]  # fmt: skip
-    df = _group_rows(con, rule, values, min(starts), closed_bound, have)
+    # stored times went through nanosecond timestamps: read with a millisecond margin
+    bound = closed_bound + _MARGIN_S if closed_bound is not None else None
+    df = _group_rows(con, rule, values, min(starts) - _MARGIN_S, bound, have)
     clock = max(now, float(df["ts"].max())) if len(df) else now
     found = []
     if len(df):

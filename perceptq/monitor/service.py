@@ -37,6 +37,10 @@ from perceptq.monitor.store import open_store, record_skip
 EVENT_RESCAN_S = 30.0
 #: Rescan interval without events (no ``--poll`` given, inotify unavailable).
 DEFAULT_POLL_S = 2.0
+#: Shortest time between two scans (events come in bursts while a file is written).
+MIN_SCAN_INTERVAL_S = 0.25
+#: Seconds between two progress lines (when something changed).
+STATUS_INTERVAL_S = 60.0
 
 
 class WatchInputError(ValueError):
@@ -131,8 +135,11 @@ class Watcher:
         episodes.start(self.con, self.config.rule)
         self.notifier.start()
         self._alerts()  # rows committed by an earlier run that was killed, closings due
+        last_scan, last_status, shown = 0.0, time.monotonic(), ()
         try:
             while not self.stopping:
+                time.sleep(max(0.0, last_scan + MIN_SCAN_INTERVAL_S - time.monotonic()))
+                last_scan = time.monotonic()
                 ready, due = self.inbox.scan()
                 self.waker.watch(self.inbox.folders)
                 if ready:
@@ -144,6 +151,8 @@ class Watcher:
                     break
                 if ready and self.config.once:
                     continue  # look again at once: --once ends on the first quiet scan
+                if time.monotonic() - last_status >= STATUS_INTERVAL_S:
+                    last_status, shown = time.monotonic(), self._status(shown)
                 if self.config.poll_s is not None:
                     rescan = self.config.poll_s
                 else:
@@ -158,6 +167,16 @@ class Watcher:
             self.waker.close()
             self.con.close()
         return self.stats
+
+    def _status(self, shown: tuple) -> tuple:
+        """Say how things stand, when that changed since the last time; return it."""
+        s = self.stats
+        now = (s.scored, s.errors, s.skipped, self.inbox.waiting, s.opened - s.closed)
+        if now != shown:
+            self.say(f"{s.scored} scored, {s.errors} error(s), {s.skipped} skipped, "
+                     f"{self.inbox.waiting} file(s) settling, {s.opened} episode(s) opened "
+                     f"and {s.closed} closed in this run")  # fmt: skip
+        return now
 
     def _alerts(self) -> None:
         events = episodes.evaluate(self.con, self.config.rule, now=time.time(),
