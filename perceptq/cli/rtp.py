@@ -182,12 +182,42 @@ def _print_calls(streams: list[Any], perceptual: bool) -> None:
     for call_id, group in calls.items():
         ua = group[0]
         typer.echo(f"{call_id}: caller UA {ua.caller_ua or '-'}; callee UA {ua.callee_ua or '-'}")
+        for s in group:
+            detail = _rtcp_detail(s)
+            if detail:
+                typer.echo(f"{call_id} {s.direction}: {detail}")
+
+
+def _rtcp_detail(s: Any) -> str:
+    """RTCP and RTCP-XR figures about one stream, beside perceptq's own."""
+    parts = []
+    if not math.isnan(s.rtcp_rtt_ms):
+        parts.append(f"RTCP RTT {s.rtcp_rtt_ms:.1f} ms")
+    if not math.isnan(s.rtcp_far_loss_pct):
+        parts.append(
+            f"receiver reports loss {s.rtcp_far_loss_pct:.1f} % (perceptq {s.loss_pct:.1f} %), "
+            f"jitter {_fmt(s.rtcp_far_jitter_ms, '.1f')} ms (perceptq {_fmt(s.jitter_ms, '.1f')})"
+        )
+    x = s.xr or {}
+    if not math.isnan(x.get("xr_loss_rate", math.nan)):
+        parts.append(
+            f"XR loss {100 * x['xr_loss_rate']:.1f} %, discard {100 * x['xr_discard_rate']:.1f} %, "
+            f"burst {100 * x['xr_burst_density']:.0f} % x {x['xr_burst_duration_ms']} ms, "
+            f"gap {x['xr_gap_duration_ms']} ms, RTT {x['xr_round_trip_ms']} ms, end system "
+            f"{x['xr_end_system_delay_ms']} ms, R {_fmt(x['xr_r_factor'], 'g')}, "
+            f"MOS-LQ {_fmt(x['xr_mos_lq'], 'g')}, MOS-CQ {_fmt(x['xr_mos_cq'], 'g')} "
+            f"(perceptq {_fmt(s.mos, '.2f')}), JB {x['xr_jb_nominal_ms']}/"
+            f"{x['xr_jb_maximum_ms']}/{x['xr_jb_abs_max_ms']} ms"
+        )
+    if s.delay_source.startswith("RTCP"):
+        parts.append(f"E-model delay {s.delay_ms:.1f} ms one way = {s.delay_source}")
+    return "; ".join(parts)
 
 
 RTP_HELP = "\n\n".join(
     [
         "RTP streams and SIP calls of a capture: loss, burst ratio, jitter, RTCP and network MOS "
-    "(G.107 E-model; G.107.1 for wideband codecs).",
+        "(G.107 E-model; G.107.1 for wideband codecs).",
         "Streams are grouped into calls by the SIP/SDP in the capture, else found per SSRC on "
         "--ports or by a heuristic. The one-way network delay is --delay, else RTT/2 from RTCP "
         "when measured, else 0; the jitter buffer is modelled as for "

@@ -162,7 +162,7 @@ def sip_call_capture(path: Path, rng: np.random.Generator) -> Path:
                              jitter_ms=5.0, dscp=0)  # fmt: skip
     frames += fwd.frames() + rev.frames()
     for k in range(3):  # DTMF: telephone events in the caller's stream, same timestamp
-        pkt = cb.rtp(7000 + k, 123456, 0xA1, 101, bytes(4), marker=k == 0)
+        pkt = cb.rtp(65000 + 300 + k, 123456, 0xA1, 101, bytes(4), marker=k == 0)
         frames.append((t0 + 8.0 + 0.02 * k, cb.frame(f"{A}:4000", f"{B}:5000", pkt, dscp=46)))
     # RTCP (capture point at B): B's SR, A's RR 80 ms + DLSR later; then the reverse
     for i, ts in enumerate((t0 + 2.0, t0 + 4.0)):
@@ -209,6 +209,7 @@ def test_sip_calls_rtcp_and_xr_agree_with_tshark(tmp_path):
     assert one_fwd.caller_ua == "perceptq-test-ua/1" and one_fwd.callee_ua == "callee-pbx/9"
     assert one_fwd.codec == "PCMU" and one_fwd.dscp == 46 and "DSCP" not in one_fwd.note
     assert one_rev.dscp == 0 and "not EF" in one_rev.note
+    assert (one_fwd.lost, one_fwd.packets, one_fwd.expected) == (9, 294, 303)  # 3 % + 3 DTMF
     assert (two.codec, two.clock_rate, two.ptime_ms) == ("opus", 48000, 20.0)
     assert "no narrowband R" in two.note and np.isnan(two.mos)
     assert one_fwd.sip_status == 200 and one_fwd.call_end_s == pytest.approx(9.0 + 0, abs=20)
@@ -270,3 +271,18 @@ def test_random_impairment_mixes_agree_with_tshark(tmp_path):
     path = cb.write(tmp_path / "mixes.pcap", frames)
     n, problems = agreement(path)
     assert n == 12 and not problems, problems
+
+
+def test_cli_prints_rtcp_and_xr_beside_our_figures(tmp_path):
+    from typer.testing import CliRunner
+
+    from perceptq.cli import app
+
+    path = sip_call_capture(tmp_path / "sip.pcap", np.random.default_rng(7))
+    res = CliRunner().invoke(app, ["rtp", str(path)])
+    out = res.stdout
+    assert "call-one@test callee->caller: RTCP RTT 80.0 ms" in out
+    assert "receiver reports loss 1.2 % (perceptq 0.0 %)" in out
+    assert "XR loss 5.1 %, discard 2.0 %" in out and "MOS-LQ 3.9, MOS-CQ 3.7" in out
+    assert "E-model delay 40.0 ms one way = RTCP RTT/2" in out
+    assert "46/0!" in out  # DSCP of each direction, the unmarked one flagged
