@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import soxr
 from typer.testing import CliRunner
 from visqol_signals import music
 
@@ -162,3 +163,14 @@ def test_report_refuses_mixed_metrics_unless_grouped(tmp_path):
     res = runner.invoke(app, ["report", str(path), "-o", str(tmp_path / "r.html"),
                               "--group-by", "metric"])
     assert res.exit_code == 0, res.output
+
+
+def test_files_at_different_rates_are_both_resampled(tmp_path):
+    x = music(3.0, 48000, noise=0.0, harmonics=7)
+    sf.write(tmp_path / "ref.wav", x, 48000)
+    y, _ = sf.read(tmp_path / "ref.wav")
+    sf.write(tmp_path / "deg.wav", soxr.resample(y, 48000, 32000), 32000)
+    s = perceptq.score(tmp_path / "ref.wav", tmp_path / "deg.wav", metric="visqol")
+    assert s.mode == "audio" and s.degraded_info.original_sample_rate == 32000
+    assert any("32000 Hz to 48000 Hz" in w for w in s.warnings)
+    assert 3.0 < s.mos <= 5.0
