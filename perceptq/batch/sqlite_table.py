@@ -156,7 +156,16 @@ def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     con.execute("COMMIT")
 
 
+def _current(con: sqlite3.Connection) -> bool:
+    """True when ``results`` exists with every column and index (nothing to write)."""
+    have = set(table_columns(con))
+    index = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'results_metric'").fetchone()
+    return bool(have) and set(base_columns()) <= have and index is not None
+
+
 def _create_results(con: sqlite3.Connection) -> None:
+    if _current(con):  # readers (history, report, metrics) open without taking the write lock
+        return
     with transaction(con):  # one writer at a time: two processes may open a new file at once
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "results" in tables:
