@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import soundfile as sf
-from helpers import GOOD, REF, drop, rows, run
+from helpers import BAD, GOOD, REF, drop, rows, run
 from typer.testing import CliRunner
 
 from perceptq.cli import app
@@ -79,3 +79,19 @@ def test_bad_options_give_one_line_and_code_2(tmp_path):
         assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
         assert "Traceback" not in res.stderr
     np.testing.assert_equal(list(inbox.iterdir()), [])
+
+
+def test_a_file_dropped_again_with_new_content_is_scored_again(tmp_path):
+    inbox, db = tmp_path / "inbox", tmp_path / "h.sqlite"
+    args = ["watch", str(inbox), "--reference", str(REF), "--db", str(db), "--once",
+            "--jobs", "1", "--settle", "0.1", "-q"]  # fmt: skip
+    drop(GOOD, inbox / "call.wav")
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0  # same content: nothing new
+    assert len(rows(db)) == 1
+    drop(BAD, inbox / "call.wav")  # new content under the same name
+    assert runner.invoke(app, args).exit_code == 0
+    stored = rows(db, "SELECT degraded, mos FROM results ORDER BY id")
+    assert [d for d, _ in stored] == [str(inbox / "call.wav")] * 2
+    assert stored[0][1] > 4 > 2 > stored[1][1]
