@@ -78,8 +78,16 @@ def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     xcorr = np.fft.irfft(spec, points)
     del spec
     max_lag = n - 1
-    corrs = np.concatenate((xcorr[points - max_lag :], xcorr[: max_lag + 1]))
-    return int(np.argmax(corrs)) - max_lag
+    # Lags -max_lag..-1 sit at the end of xcorr, 0..max_lag at the start; the first
+    # maximum of that order wins (no concatenated copy: long inputs).
+    neg = xcorr[points - max_lag :]
+    pos = xcorr[: max_lag + 1]
+    i_pos = int(np.argmax(pos))
+    if neg.shape[0]:
+        i_neg = int(np.argmax(neg))
+        if neg[i_neg] >= pos[i_pos]:
+            return i_neg - max_lag
+    return i_pos
 
 
 def globally_align(
