@@ -134,9 +134,9 @@ def main() -> None:
     size = path.stat().st_size
     per_row = size / args.rows
     print(f"database {size / 1e6:,.0f} MB = {per_row:,.0f} bytes per row (indexes included)")
+    before = "before history indexes" if args.reuse is None else "with its indexes now"
     print(f"estimate for 5,000,000 rows (50 sites x every 5 min x 1 year = "
-          f"{SITES * YEAR_S // EVERY_S:,} calls): {5e6 * per_row / 1e9:.1f} GB before "
-          "history indexes")  # fmt: skip
+          f"{SITES * YEAR_S // EVERY_S:,} calls): {5e6 * per_row / 1e9:.1f} GB {before}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("query                  rows out  first s  warm s (CPU)  command s (CPU)")
     for group, every in ((("site",), "day"), ((), "week"), (("site",), "hour"),
