@@ -212,7 +212,10 @@ class Watcher:
             if problem is not None:
                 self._skip(arrival, problem)
                 continue
-            self._store(arrival, capture_rows(arrival.path, self.config.reference, self.scorer))
+            # a capture pairs like a recording (by name under --reference-dir); without a
+            # reference it gets its network figures only
+            reference = self._reference(arrival)[0] if self.refs else self.config.reference
+            self._store(arrival, capture_rows(arrival.path, reference, self.scorer))
             if self.stopping:
                 return
         if audio:
