@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -178,6 +179,8 @@ def watch(
         f"{config.jobs} job(s)); history in {config.db}")  # fmt: skip
     try:
         stats = watcher.run()
+    except (sqlite3.Error, OSError) as exc:  # the database or the inbox went away
+        raise fail(f"watch stopped: {' '.join(str(exc).split())}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -215,7 +215,12 @@ class Watcher:
             # a capture pairs like a recording (by name under --reference-dir); without a
             # reference it gets its network figures only
             reference = self._reference(arrival)[0] if self.refs else self.config.reference
-            self._store(arrival, capture_rows(arrival.path, reference, self.scorer))
+            try:
+                rows = capture_rows(arrival.path, reference, self.scorer)
+            except Exception as exc:  # a capture that breaks the analysis: its error row
+                problem = f"{arrival.path}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                rows = [error_row(reference or "", arrival.path, problem, {})]
+            self._store(arrival, rows)
             if self.stopping:
                 return
         if audio:

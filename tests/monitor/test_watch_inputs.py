@@ -33,6 +33,7 @@ def test_once_over_a_mixed_inbox(tmp_path):
     drop(GOOD, inbox / "loose.wav")  # not under a site folder: no match for the pattern
     (inbox / "paris" / "notes.txt").write_text("hello")
     (inbox / "paris" / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    (inbox / "paris" / "junk.pcap").write_bytes(b"not a capture at all")
     args = ["watch", str(inbox), "--reference", str(REF), "--db", str(db), "--once",
             "--jobs", "1", "--settle", "0.2", "--pattern", "{site}/{name}.*"]  # fmt: skip
     res = run(*args, cwd=tmp_path)
@@ -40,7 +41,8 @@ def test_once_over_a_mixed_inbox(tmp_path):
     got = rows(db, "SELECT name, status, mos IS NOT NULL, stream, net_codec, net_lost "
                    "FROM results ORDER BY name")  # fmt: skip
     by_name = {r[0]: r[1:] for r in got}
-    assert set(by_name) == {"broken", "call", "ok"}
+    assert set(by_name) == {"broken", "call", "junk", "ok"}
+    assert by_name["junk"][0] == "error"
     assert by_name["ok"][:2] == ("ok", 1)
     assert by_name["broken"][0] == "error"
     status, scored, stream, codec, lost = by_name["call"]
