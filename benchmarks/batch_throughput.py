@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--mode", choices=["nb", "wb"], default="wb")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every run this many times, alternating; medians")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,18 +164,24 @@ def main() -> None:
             "perceptq jobs=2": ("jobs=2", None),
             "pesq_batch": ("pesq_batch", None),
         }
-        for name, (what, env) in runs.items():
-            cmd = [sys.executable, __file__, "--one", what, "--manifest", manifest]
-            done = subprocess.run(
-                [*map(str, cmd), "--mode", args.mode],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):  # rounds alternate the runs, so load hits all alike
+            for name, (what, env) in runs.items():
+                cmd = [sys.executable, __file__, "--one", what, "--manifest", manifest]
+                done = subprocess.run(
+                    [*map(str, cmd), "--mode", args.mode],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                )
+                rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
+                seconds[name].append(rows[name]["seconds"])
+        for name, r in rows.items():  # the median round of each run
+            r["seconds"] = float(np.median(seconds[name]))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz")
+    print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz, "
+          f"median of {args.rounds} alternating round(s)")
     print(f"{os.cpu_count()} cores; load average at the end (1, 5, 15 min): {load}")
     head = f"{'run':<18}{'ok':>5}{'seconds':>10}{'pairs/s':>10}{'parent peak MB':>16}"
     print(f"{head}{'busy workers':>14}")
@@ -186,7 +194,7 @@ def main() -> None:
     one, single, two, ref = (rows[k]["rate"] for k in rows)
     print(f"jobs=2 / jobs=1: {two / one:.2f}x (target >= 1.7x)")
     print(f"jobs=2 / jobs=1 in the workers' environment: {two / single:.2f}x")
-    print(f"perceptq jobs=2 / pesq_batch (2 processes): {two / ref:.2f}x (target >= 1.0x)")
+    print(f"perceptq jobs=2 / pesq_batch (2 processes): {two / ref:.2f}x (target >= 1.5x)")
 
 
 if __name__ == "__main__":
