@@ -79,11 +79,11 @@ def per_pair(repeats: int, durations: list[float]) -> None:
     print(f"load average after (1, 5, 15 min): {_load()}")
 
 
-def _wall(cmd: list[str], env: dict | None = None, n: int = 3) -> float:
+def _wall(cmd: list[str], env: dict | None = None, n: int = 3, cwd: Path = ROOT) -> float:
     best = []
     for _ in range(n):
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=ROOT)
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=cwd)
         best.append(time.perf_counter() - t0)
     return _median(best)
 
@@ -96,12 +96,12 @@ print(pesq(fs, r, d, "wb"))
 """
 
 
-def startup() -> None:
+def startup(tree: Path = ROOT) -> None:
     import soundfile as sf
     from run import build_pair
 
     py = sys.executable
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # and cwd=tree: `python -c` puts it first
     with tempfile.TemporaryDirectory(prefix="perceptq-speed-") as tmp:
         ref, deg = build_pair(16000, 10)
         rp, dp = Path(tmp) / "ref.wav", Path(tmp) / "deg.wav"
@@ -109,7 +109,7 @@ def startup() -> None:
         sf.write(dp, deg, 16000, subtype="PCM_16")
         cli = [py, "-c", "from perceptq.cli import main; main()"]
         subprocess.run([*cli, "score", str(rp), str(dp)], check=True, capture_output=True,
-                       env=env, cwd=ROOT)  # numba cache warm
+                       env=env, cwd=tree)  # numba cache warm
         print(f"\nload average (1, 5, 15 min): {_load()}")
         print("| start-up (fresh process, numba cache warm) | wall |")
         print("| --- | ---: |")
@@ -121,10 +121,11 @@ def startup() -> None:
             "python: read files + reference pesq()": [py, "-c", REF_CHILD, str(rp), str(dp)],
         }
         for label, cmd in rows.items():
-            print(f"| {label} | {_wall(cmd, env):.2f} s |", flush=True)
+            print(f"| {label} | {_wall(cmd, env, cwd=tree):.2f} s |", flush=True)
         cold = Path(tmp) / "numba-cold"
         cold.mkdir()
-        t = _wall([*cli, "score", str(rp), str(dp)], {**env, "NUMBA_CACHE_DIR": str(cold)}, 1)
+        t = _wall([*cli, "score", str(rp), str(dp)], {**env, "NUMBA_CACHE_DIR": str(cold)}, 1,
+                  cwd=tree)
         print(f"| first run ever: perceptq score, empty numba cache | {t:.2f} s |")
         shutil.rmtree(cold, ignore_errors=True)
         mods = subprocess.run(
@@ -132,7 +133,7 @@ def startup() -> None:
              "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
              "('scipy','matplotlib','pandas','pyarrow','dpkt','dask','rich') "
              "and m.count('.') <= 1)))", str(rp), str(dp)],
-            check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout.strip()
+            check=True, capture_output=True, text=True, env=env, cwd=tree).stdout.strip()
         print(f"\nheavy modules after import perceptq + score(): {mods or 'none'}")
         print("(scipy.linalg: numba's own BLAS check when its first kernel loads)")
 
@@ -143,12 +144,15 @@ def main() -> int:
     ap.add_argument("--durations", type=float, nargs="+", default=[3, 10, 60])
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--only-startup", action="store_true")
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="perceptq source tree for the start-up runs (e.g. an older version); "
+                         "the per-pair runs use the perceptq that this Python imports")
     args = ap.parse_args()
     print(f"{os.cpu_count()} cores")
     if not args.only_startup:
         per_pair(args.repeats, args.durations)
     if not args.skip_startup:
-        startup()
+        startup(args.tree)
     return 0
 
 
