@@ -17,6 +17,7 @@ from concurrent.futures import BrokenExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+from perceptq import api
 from perceptq.batch.table import PairResult
 from perceptq.errors import PerceptqError
 from perceptq.result import Score
@@ -39,8 +40,6 @@ def warm_up() -> None:
     if _warm:
         return
     _warm = True
-    from perceptq import api
-
     api.warm_up()
 
 
@@ -165,8 +164,7 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
-    "MALLOC_MMAP_THRESHOLD_": str(16 << 20),
-    "MALLOC_TRIM_THRESHOLD_": str(32 << 20),
+    **{k: str(v) for k, v in api.ALLOCATOR_THRESHOLDS.items()},
 }
 
 

@@ -85,3 +85,16 @@ def test_scoring_imports_no_scipy_signal_or_stats():
     out = subprocess.run([sys.executable, "-c", code, str(REF)], capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_allocator_thresholds_yield_to_the_environment():
+    code = "import perceptq.api as a; print(a.tune_allocator(), a.tune_allocator())"
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in api.ALLOCATOR_THRESHOLDS}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.split()
+    assert out == ["True", "True"]  # glibc here: set once, then a no-op
+    env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 20)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.split()
+    assert out == ["False", "False"]
