@@ -148,7 +148,7 @@ def _nsim_map_kernel(ref, deg):
 
 
 @njit(cache=True)
-def _column_stats_kernel(d, cols):
+def _column_stats_kernel(d):
     """Local sums of a padded degraded spectrogram for every patch placement.
 
     ``d`` (rows, m). Returns (mu, ss), each (3, rows, m): Gaussian-weighted sums of d and
@@ -192,7 +192,7 @@ def _dp_similarity_kernel(ref_patches, deg_padded, starts, width, out):
     """
     n_patches, rows, cols = ref_patches.shape
     n_frames = deg_padded.shape[1] - cols
-    mu_d, ss_d = _column_stats_kernel(deg_padded, cols)
+    mu_d, ss_d = _column_stats_kernel(deg_padded)
     mu_r = np.empty((rows, cols))
     ss_r = np.empty((rows, cols))
     for p in range(n_patches):

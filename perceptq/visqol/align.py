@@ -61,21 +61,22 @@ def fast_length(n: int) -> int:
     return best
 
 
-def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
-    """Lag (samples) maximising the cross-correlation of ``ref`` and ``deg``.
+def _correlation_peak(make_ref, make_deg, n: int) -> int:
+    """Lag of the cross-correlation peak of two signals of length <= n (see best_lag).
 
-    Positive: ``deg`` is early (its content appears ``lag`` samples sooner than in
-    ``ref``); negative: late. The correlation is computed circularly on at least 2 n - 1
-    points (n the longer length, the shorter zero-padded), so every lag in
-    [-(n - 1), n - 1] is exact; the first maximum wins. Single precision, as ViSQOL's
-    own FFT: a near-tie between two lags may resolve either way.
+    ``make_ref``/``make_deg`` return the signals when called: each is transformed and
+    dropped before the other is made, so long inputs hold one spectrum pair at a time.
     """
-    n = max(ref.shape[0], deg.shape[0])
+    import scipy.fft  # single-precision transforms in single precision (numpy's: more memory)
+
     points = fast_length(2 * n - 1)
     # Single precision, as ViSQOL's own FFT: half the memory on long inputs.
-    spec = np.fft.rfft(np.asarray(ref, dtype=np.float32), points)
-    spec *= np.conj(np.fft.rfft(np.asarray(deg, dtype=np.float32), points))
-    xcorr = np.fft.irfft(spec, points)
+    spec = scipy.fft.rfft(np.asarray(make_ref(), dtype=np.float32), points)
+    other = scipy.fft.rfft(np.asarray(make_deg(), dtype=np.float32), points)
+    np.conj(other, out=other)
+    spec *= other
+    del other
+    xcorr = scipy.fft.irfft(spec, points, overwrite_x=True)
     del spec
     max_lag = n - 1
     # Lags -max_lag..-1 sit at the end of xcorr, 0..max_lag at the start; the first
@@ -90,6 +91,27 @@ def best_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     return i_pos
 
 
+def best_lag(ref: NDArray[np.floating], deg: NDArray[np.floating]) -> int:
+    """Lag (samples) maximising the cross-correlation of ``ref`` and ``deg``.
+
+    Positive: ``deg`` is early (its content appears ``lag`` samples sooner than in
+    ``ref``); negative: late. The correlation is computed circularly on at least 2 n - 1
+    points (n the longer length, the shorter zero-padded), so every lag in
+    [-(n - 1), n - 1] is exact; the first maximum wins. Single precision, as ViSQOL's
+    own FFT: a near-tie between two lags may resolve either way.
+    """
+    return _correlation_peak(lambda: ref, lambda: deg, max(ref.shape[0], deg.shape[0]))
+
+
+def envelope_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
+    """:func:`best_lag` of the two signals' upper envelopes, made one at a time."""
+    return _correlation_peak(
+        lambda: upper_envelope(ref, np.float32),
+        lambda: upper_envelope(deg, np.float32),
+        max(ref.shape[0], deg.shape[0]),
+    )
+
+
 def globally_align(
     ref: NDArray[np.float64], deg: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], int]:
@@ -99,7 +121,7 @@ def globally_align(
     (``deg`` late) drops its first samples. Lags of more than half the reference are not
     trusted: ``deg`` is returned as is with lag 0.
     """
-    lag = best_lag(upper_envelope(ref, np.float32), upper_envelope(deg, np.float32))
+    lag = envelope_lag(ref, deg)
     if lag == 0 or abs(lag) > ref.shape[0] / 2.0:
         return deg, 0
     if lag < 0:
@@ -119,7 +141,7 @@ def align_and_truncate(
     after a positive lag is ``int(lag_s * sample_rate)`` (the lag round-tripped through
     seconds).
     """
-    lag = best_lag(upper_envelope(ref, np.float32), upper_envelope(deg, np.float32))
+    lag = envelope_lag(ref, deg)
     if lag == 0 or abs(lag) > ref.shape[0] / 2.0:
         lag = 0
     deg_len = deg.shape[0] + lag  # length of deg after the shift

@@ -74,7 +74,9 @@ def vad_patch_starts(
     return first + patch_size * np.asarray(keep, dtype=np.int64)
 
 
-def extract_patches(spec: NDArray[np.float64], starts: NDArray[np.int64], patch_size: int):
+def extract_patches(
+    spec: NDArray[np.float64], starts: NDArray[np.int64], patch_size: int
+) -> NDArray[np.float64]:
     """Stack the patches ``spec[:, s:s + patch_size]``: shape (n_patches, n_bands, patch_size)."""
     if starts.size == 0:
         return np.empty((0, spec.shape[0], patch_size))

@@ -50,7 +50,9 @@ def usable_patch_count(starts: NDArray[np.int64], n_deg_frames: int, patch_size:
     return n
 
 
-def degraded_patch(deg_padded: NDArray[np.float64], offset: int, patch_size: int):
+def degraded_patch(
+    deg_padded: NDArray[np.float64], offset: int, patch_size: int
+) -> NDArray[np.float64]:
     """The patch at ``offset`` of a spectrogram followed by ``patch_size`` zero frames."""
     return deg_padded[:, offset : offset + patch_size]
 
@@ -101,7 +103,9 @@ def match_patches(
     return out
 
 
-def time_slice(x: NDArray[np.float64], start_s: float, end_s: float, sample_rate: int):
+def time_slice(
+    x: NDArray[np.float64], start_s: float, end_s: float, sample_rate: int
+) -> tuple[NDArray[np.float64], int | None]:
     """Samples of ``x`` between two times, zero-padded where the times fall outside it.
 
     Returns (samples, index of the first one in ``x`` or None when zeros were added).
@@ -122,7 +126,10 @@ def time_slice(x: NDArray[np.float64], start_s: float, end_s: float, sample_rate
     return out, start
 
 
-def _spectrogram_of(cut, cut_at, start, n, full_spec, config):
+def _spectrogram_of(
+    cut: NDArray[np.float64], cut_at: int | None, start: int, n: int,
+    full_spec: NDArray[np.float64], config: VisqolConfig,
+) -> NDArray[np.float64]:
     """Spectrogram of ``cut[start:start + n]``, taken from the whole signal's when it can be.
 
     Frames are filtered from rest, so a piece that starts on the whole signal's frame grid
