@@ -11,6 +11,8 @@ from numpy.typing import NDArray
 
 #: Samples per block when envelopes are computed (bounds the temporaries on long inputs).
 BLOCK = 1 << 20
+#: Signals longer than this (about 87 s at 48 kHz) are correlated with scipy's FFT.
+LONG_FFT = 1 << 22
 
 
 def upper_envelope(x: NDArray[np.float64], dtype=np.float64) -> NDArray:
@@ -67,16 +69,18 @@ def _correlation_peak(make_ref, make_deg, n: int) -> int:
     ``make_ref``/``make_deg`` return the signals when called: each is transformed and
     dropped before the other is made, so long inputs hold one spectrum pair at a time.
     """
-    import scipy.fft  # single-precision transforms in single precision (numpy's: more memory)
-
+    if n > LONG_FFT:
+        import scipy.fft as fft  # about half numpy's working memory on huge transforms
+    else:
+        fft = np.fft  # no scipy.fft import (and its start-up cost) for ordinary pairs
     points = fast_length(2 * n - 1)
     # Single precision, as ViSQOL's own FFT: half the memory on long inputs.
-    spec = scipy.fft.rfft(np.asarray(make_ref(), dtype=np.float32), points)
-    other = scipy.fft.rfft(np.asarray(make_deg(), dtype=np.float32), points)
+    spec = fft.rfft(np.asarray(make_ref(), dtype=np.float32), points)
+    other = fft.rfft(np.asarray(make_deg(), dtype=np.float32), points)
     np.conj(other, out=other)
     spec *= other
     del other
-    xcorr = scipy.fft.irfft(spec, points, overwrite_x=True)
+    xcorr = fft.irfft(spec, points)
     del spec
     max_lag = n - 1
     # Lags -max_lag..-1 sit at the end of xcorr, 0..max_lag at the start; the first

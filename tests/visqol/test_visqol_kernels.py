@@ -243,3 +243,13 @@ def test_patch_starts_and_vad():
     chunks = np.zeros((6, 4))
     chunks[3] = 10000.0
     np.testing.assert_array_equal(voice_activity(chunks), [1, 1, 0, 1, 1, 1])
+
+
+def test_long_input_fft_path_finds_the_same_lag(monkeypatch):
+    import perceptq.visqol.align as align
+
+    x = _rng().standard_normal(3000)
+    deg = np.concatenate((np.zeros(57), x))[:3000]
+    short = best_lag(deg, x)
+    monkeypatch.setattr(align, "LONG_FFT", 100)  # take the scipy.fft path
+    assert best_lag(deg, x) == short == 57
