@@ -163,6 +163,10 @@ def test_report_refuses_mixed_metrics_unless_grouped(tmp_path):
     res = runner.invoke(app, ["report", str(path), "-o", str(tmp_path / "r.html"),
                               "--group-by", "metric"])
     assert res.exit_code == 0, res.output
+    visqol_only = tmp_path / "visqol.csv"
+    _mixed_table().iloc[2:].to_csv(visqol_only, index=False)
+    res = runner.invoke(app, ["report", str(visqol_only), "-o", str(tmp_path / "v.html")])
+    assert res.exit_code == 0, res.output
 
 
 def test_files_at_different_rates_are_both_resampled(tmp_path):
