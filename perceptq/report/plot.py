@@ -134,6 +134,43 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
     for ax in (ax_sr, ax_sd):
         if ax is not None:
             ax.set_ylabel("kHz")
+    if score.metric == "visqol":
+        _similarity_panel(ax_d, score)
+    else:
+        _disturbance_panel(ax_d, score, t)
+    _mos_panel(ax_m, score, located)
+    ax_m.set_xlabel("recording time (s)" if located else "reference time (s)")
+    ax_m.set_xlim(0.0, dur)
+    n_utt = len(score.utterances)
+    drift = "" if math.isnan(score.drift_ppm) else f"  ·  drift {round(score.drift_ppm):+d} ppm"
+    what = (f"ViSQOL {score.mode} mode @ {fs} Hz  ·  {len(score.timeline)} patch(es)"
+            if score.metric == "visqol" else f"{score.mode} @ {fs} Hz  ·  {n_utt} utterance(s)")
+    fig.suptitle(f"MOS-LQO {score.mos:.2f} ({score.category})  ·  {what}{drift}", fontsize=14,
+                 fontweight="bold", x=0.01, ha="left")
+    lines = diagnostics.format_lines(score.diagnostics)
+    hint_lines = [ln for ln in lines if "<-" in ln] or ["diagnostics: all in the normal range"]
+    wrapped = [w for ln in hint_lines[:6]
+               for w in textwrap.wrap(ln, 150, subsequent_indent=" " * 17)]
+    fig.text(0.01, 0.005, "\n".join(wrapped), fontsize=8.5, family="monospace",
+             va="bottom", ha="left")
+    fig.tight_layout(rect=(0, 0.02 + 0.016 * len(wrapped), 1, 0.97))
+    fig.savefig(os.fspath(path), dpi=110)
+    plt.close(fig)
+
+
+def _similarity_panel(ax_d, score: Score) -> None:
+    """ViSQOL: the similarity of each reference patch (frame arrays hold patch starts and
+    1 - similarity)."""
+    rows = [r for r in score.timeline if r["kind"] == "patch"]
+    for r in rows:
+        ax_d.hlines(r["similarity"], r["start_s"], r["end_s"], color="#54278f", lw=1.5)
+    ax_d.set_ylim(min([0.0, *(r["similarity"] for r in rows)]), 1.05)
+    ax_d.set_ylabel("NSIM")
+    ax_d.set_title("Patch similarity (NSIM, 1 = identical)", loc="left", fontsize=10)
+
+
+def _disturbance_panel(ax_d, score: Score, t: NDArray) -> None:
+    """P.862: per-frame (or binned) disturbances and the dropouts."""
     ft, fd, fa = _with_gaps(score) if score.frame_times_s.size <= 4 * COLUMNS \
         else _binned(score, t)
     ax_d.plot(ft, fd, color="#54278f", lw=0.7, label="symmetric")
@@ -149,23 +186,6 @@ def plot_score(score: Score, reference: AudioInput, degraded: AudioInput, path: 
                      label="dropout" if i == 0 else None)
     ax_d.set_ylabel("disturbance")
     ax_d.legend(loc="upper right", fontsize=8)
-    _mos_panel(ax_m, score, located)
-    ax_m.set_xlabel("recording time (s)" if located else "reference time (s)")
-    ax_m.set_xlim(0.0, dur)
-    n_utt = len(score.utterances)
-    drift = "" if math.isnan(score.drift_ppm) else f"  ·  drift {round(score.drift_ppm):+d} ppm"
-    fig.suptitle(f"MOS-LQO {score.mos:.2f} ({score.category})  ·  {score.mode} @ {fs} Hz  ·  "
-                 f"{n_utt} utterance(s){drift}", fontsize=14, fontweight="bold", x=0.01,
-                 ha="left")
-    lines = diagnostics.format_lines(score.diagnostics)
-    hint_lines = [ln for ln in lines if "<-" in ln] or ["diagnostics: all in the normal range"]
-    wrapped = [w for ln in hint_lines[:6]
-               for w in textwrap.wrap(ln, 150, subsequent_indent=" " * 17)]
-    fig.text(0.01, 0.005, "\n".join(wrapped), fontsize=8.5, family="monospace",
-             va="bottom", ha="left")
-    fig.tight_layout(rect=(0, 0.02 + 0.016 * len(wrapped), 1, 0.97))
-    fig.savefig(os.fspath(path), dpi=110)
-    plt.close(fig)
 
 
 def _with_gaps(score: Score) -> tuple[NDArray, NDArray, NDArray]:
@@ -189,7 +209,7 @@ def _binned(score: Score, edges: NDArray) -> tuple[NDArray, NDArray, NDArray]:
 
 
 def _mos_panel(ax, score: Score, located: bool) -> None:
-    kind = "occurrence" if located else "utterance"
+    kind = "occurrence" if located else ("patch" if score.metric == "visqol" else "utterance")
     rows = [r for r in score.timeline if r["kind"] == kind and r["mos"] == r["mos"]]
     for r in rows:
         ax.fill_between([r["start_s"], r["end_s"]], 1.0, r["mos"],
@@ -208,8 +228,8 @@ def _mos_panel(ax, score: Score, located: bool) -> None:
     ax.set_ylabel("MOS-LQO")
     handles = [matplotlib_patch(c, label) for label, c in CATEGORY_COLOURS.items()]
     ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=5)
-    ax.set_title(f"MOS per {kind} (dashed: overall; bold lines: windows)" if not located
-                 else "MOS per occurrence (dashed: overall)", loc="left", fontsize=10)
+    ax.set_title(f"MOS per {kind} (dashed: overall; bold lines: windows)" if kind == "utterance"
+                 else f"MOS per {kind} (dashed: overall)", loc="left", fontsize=10)
     if not located and score.utterances:
         ax2 = ax.twinx()
         x, y = [], []

@@ -107,6 +107,9 @@ def test_cli_score_visqol(speech_pair):
     assert "patch" in res.stdout and "VNSIM" in res.stdout
     res = runner.invoke(app, ["score", ref, deg, "--metric", "visqol", "--json"])
     assert json.loads(res.stdout)["metric"] == "visqol"
+    png = Path(ref).parent / "visqol.png"
+    res = runner.invoke(app, ["score", ref, deg, "--metric", "visqol", "--plot", str(png)])
+    assert res.exit_code == 0 and png.stat().st_size > 10_000
     res = runner.invoke(app, ["score", ref, deg, "--mode", "speech"])
     assert res.exit_code == 2 and "--metric visqol" in res.stderr
     res = runner.invoke(app, ["score", ref, deg, "--metric", "visqol", "--mode", "nb"])
