@@ -20,7 +20,6 @@ from perceptq.p862 import tables
 from perceptq.p862._kernels import (
     _biquad_cascade_kernel,
     _delay_histogram_kernel,
-    _first_argmax_kernel,
     _vad_kernel,
 )
 from perceptq.p862.config import (
@@ -84,18 +83,16 @@ def analyse(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> Signal
     return Signal(x, n_padded, vad, log_vad)
 
 
-def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.float64]]:
-    """Full linear cross-correlation of each (reference, degraded) envelope pair (§7):
-    ``y[c] = sum_n r[n] * d[n + c - (nr - 1)]``, c = 0 ... nr + nd - 2, i.e. index nr - 1 is
-    lag 0 and higher indices are the degraded signal later. A pair with a side of one
-    sample or less gives an empty array (the reference skips it). All pairs are
-    transformed in one batch."""
-    out = [np.zeros(0)] * len(pairs)
+def _xcorr_rows(pairs: list[tuple[NDArray, NDArray]]
+                ) -> tuple[NDArray[np.float64], list[int], NDArray[np.int64]]:
+    """The cross-correlations of :func:`envelope_xcorr` as rows of one circular transform:
+    (rows, the pair of each row, the valid length ``nr + nd - 1`` of each row)."""
     todo = [i for i, (r, d) in enumerate(pairs) if r.shape[0] > 1 and d.shape[0] > 1]
+    lengths = np.array([pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1 for i in todo],
+                       dtype=np.int64)
     if not todo:
-        return out
-    size = 1 << int(np.ceil(np.log2(max(pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1
-                                        for i in todo))))
+        return np.zeros((0, 0)), todo, lengths
+    size = 1 << int(np.ceil(np.log2(int(lengths.max()))))
     rev = np.zeros((len(todo), size))
     deg = np.zeros((len(todo), size))
     for row, i in enumerate(todo):
@@ -103,21 +100,44 @@ def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.floa
         rev[row, : r.shape[0]] = r[::-1]
         deg[row, : d.shape[0]] = d
     y = fft.irfft(fft.rfft(deg, axis=1) * fft.rfft(rev, axis=1), size, axis=1)
+    return y, todo, lengths
+
+
+def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.float64]]:
+    """Full linear cross-correlation of each (reference, degraded) envelope pair (§7):
+    ``y[c] = sum_n r[n] * d[n + c - (nr - 1)]``, c = 0 ... nr + nd - 2, i.e. index nr - 1 is
+    lag 0 and higher indices are the degraded signal later. A pair with a side of one
+    sample or less gives an empty array (the reference skips it). All pairs are
+    transformed in one batch."""
+    out = [np.zeros(0)] * len(pairs)
+    y, todo, lengths = _xcorr_rows(pairs)
     for row, i in enumerate(todo):
-        out[i] = y[row, : pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1]
+        out[i] = y[row, : lengths[row]]
     return out
 
 
 def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
     """Lags (blocks, positive = degraded late) of the first strict maximum of the linear
     cross-correlation of each (reference, degraded) envelope pair; zero lag when nothing
-    correlates."""
-    lags = []
-    for (r, _), y in zip(pairs, envelope_xcorr(pairs), strict=True):
-        yi = y.copy()
-        if yi.shape[0]:
-            yi[np.abs(yi) < 1e-9 * max(1.0, float(np.abs(yi).max()))] = 0.0
-        lags.append(_first_argmax_kernel(yi) - (r.shape[0] - 1) if np.any(yi > 0) else 0)
+    correlates.
+
+    Values below 1e-9 x the largest magnitude (at least 1) count as zero, so the lag is the
+    first maximum when that maximum is positive and not below this floor. All rows of the
+    batch are searched at once.
+    """
+    lags = [0] * len(pairs)
+    y, todo, lengths = _xcorr_rows(pairs)
+    if not todo:
+        return lags
+    inside = np.arange(y.shape[1])[None, :] < lengths[:, None]
+    top = np.where(inside, y, -np.inf)
+    best = np.argmax(top, axis=1)  # first occurrence of the maximum
+    vmax = top[np.arange(len(todo)), best]
+    floor = 1e-9 * np.maximum(1.0, np.where(inside, np.abs(y), 0.0).max(axis=1))
+    found = (vmax > 0) & (vmax >= floor)
+    for row, i in enumerate(todo):
+        if found[row]:
+            lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)
     return lags
 
 
@@ -319,10 +339,14 @@ def fine_delay(ref: Signal, deg: Signal, utt: Utterances, u: int, cfg: ModelConf
     utt.conf[u] = conf
 
 
-def find_utterances(ref: Signal, deg: Signal, cfg: ModelConfig) -> Utterances:
-    """Locate utterances in the reference and estimate each one's delay (§7-§9.1)."""
+def find_utterances(ref: Signal, deg: Signal, cfg: ModelConfig,
+                    crude: int | None = None) -> Utterances:
+    """Locate utterances in the reference and estimate each one's delay (§7-§9.1).
+
+    ``crude``: the :func:`crude_delay` of the pair, when already computed."""
     ds = cfg.ds
-    crude = crude_delay(ref, deg, cfg)
+    if crude is None:
+        crude = crude_delay(ref, deg, cfg)
     cd = tdiv(crude, ds)
     w = ref.n_padded // ds
     lo = MIN_UTTERANCE_BLOCKS - cd

@@ -97,7 +97,7 @@ def evaluate(
     ref_sig = align.analyse(ref_buf, n_ref, cfg)
     deg_sig = align.analyse(deg_buf, n_deg, cfg)
     crude = align.crude_delay(ref_sig, deg_sig, cfg)
-    utt = align.find_utterances(ref_sig, deg_sig, cfg)
+    utt = align.find_utterances(ref_sig, deg_sig, cfg, crude)
     if len(utt) == 0:
         raise NoSpeechError(
             f"{ref_name}: no speech found in the reference (no utterance of at least 200 ms "
