@@ -37,7 +37,6 @@ PAUSE_SHARE, DROPOUT_SHARE = 0.5, 0.3
 AUDIBLE_RMS = 2.0
 #: Bandwidth: highest frequency whose long-term level is within this many dB of the peak.
 BANDWIDTH_DB = 50.0
-LTAS_FFT_MS = 32
 
 
 @dataclass
@@ -97,14 +96,6 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
                     strict=True))
 
 
-def _ltas(x: NDArray[np.float64], frames: NDArray[np.int64], nfft: int) -> NDArray[np.float64]:
-    if frames.size == 0:
-        return np.zeros(nfft // 2 + 1)
-    win = np.hanning(nfft)
-    seg = x[frames[:, None] + np.arange(nfft)] * win
-    return (np.abs(np.fft.rfft(seg, axis=1)) ** 2).sum(axis=0)
-
-
 def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
             utterances: tuple[Utterance, ...], frame_times_s: NDArray[np.float64],
             fd: NDArray[np.float64], *, time_offset_s: float = 0.0,
@@ -127,7 +118,6 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     m.n_speech += int(speech.sum())
     m.deg_pause += float(d[pause].sum())
     m.n_pause += int(pause.sum())
-    m.match += reference_match.sums(ref, al, fs)
     # Dropouts: loud reference blocks that are far below the level the degraded path gives.
     gain_db = 10 * np.log10((d[speech].sum() + 1e-20) / (r[speech].sum() + 1e-20))
     hole = (r_db > loud - DROPOUT_REF_DB) & (d_db < r_db + gain_db - DROPOUT_DEPTH_DB)
@@ -136,12 +126,15 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
         if b - a >= 2:
             drop[a:b] = True
             m.dropouts.append((time_offset_s + a * BLOCK_MS / 1000.0, (b - a) * BLOCK_MS))
-    # Bandwidth: long-term spectra over speech frames.
-    nfft = fs * LTAS_FFT_MS // 1000
+    # Bandwidth: long-term spectra over speech frames (every other frame of the reference
+    # match, whose transforms give both), and the reference match itself.
+    nfft, hop = reference_match.frame_grid(fs)
     starts = np.arange(0, ref.shape[0] - nfft, nfft)
     centre = np.minimum((starts + nfft // 2) // bs, speech.shape[0] - 1)
     frames = starts[speech[centre]] if speech.size else starts[:0]
-    lr, ld = _ltas(ref, frames, nfft), _ltas(al, frames, nfft)
+    r_levels, lr = reference_match.band_levels(ref, fs, frames // hop)
+    d_levels, ld = reference_match.band_levels(al, fs, frames // hop)
+    m.match += reference_match.sums_of_levels(r_levels, d_levels)
     m.ref_ltas = lr if m.ref_ltas is None else m.ref_ltas + lr
     m.deg_ltas = ld if m.deg_ltas is None else m.deg_ltas + ld
     # Which frames carry the disturbance.

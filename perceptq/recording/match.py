@@ -46,23 +46,46 @@ def empty() -> NDArray[np.float64]:
     return np.zeros((6, BANDS))
 
 
-def _band_levels(x: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
-    """Log band energies (dB), shape (frames, BANDS)."""
-    nf, hop = fs * FRAME_MS // 1000, fs * HOP_MS // 1000
+def frame_grid(fs: int) -> tuple[int, int]:
+    """(frame length, hop) in samples: frame ``k`` is ``x[k hop : k hop + length]``."""
+    return fs * FRAME_MS // 1000, fs * HOP_MS // 1000
+
+
+def band_levels(x: NDArray[np.float64], fs: int, spectrum_frames: NDArray[np.int64] | None = None
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Log band energies (dB), shape (frames, BANDS), of the Hann-windowed frames of
+    :func:`frame_grid`; and, for ``spectrum_frames`` (ascending frame indices), the sum
+    of their power spectra (a long-term spectrum from the same transforms; else None)."""
+    nf, hop = frame_grid(fs)
+    x = np.ascontiguousarray(x, dtype=np.float64)
     frames = (x.shape[0] - nf) // hop + 1
+    picked: list[NDArray[np.float64]] = []
     if frames < 1:
-        return np.zeros((0, BANDS))
-    freqs = np.fft.rfftfreq(nf, 1.0 / fs)
-    band = np.digitize(freqs, np.geomspace(LOW_HZ, HIGH_HZ, BANDS + 1)) - 1
-    win = np.hanning(nf)
-    out = np.empty((frames, BANDS))
-    step = 2048  # frames per FFT batch (bounded memory on long windows)
-    for a in range(0, frames, step):
-        idx = np.arange(nf)[None, :] + hop * np.arange(a, min(a + step, frames))[:, None]
-        power = np.abs(np.fft.rfft(x[idx] * win, axis=1)) ** 2
-        for b in range(BANDS):
-            out[a : a + idx.shape[0], b] = power[:, band == b].sum(axis=1)
-    return 10.0 * np.log10(out + 1e-20)
+        out = np.zeros((0, BANDS))
+    else:
+        freqs = np.fft.rfftfreq(nf, 1.0 / fs)
+        band = np.digitize(freqs, np.geomspace(LOW_HZ, HIGH_HZ, BANDS + 1)) - 1
+        win = np.hanning(nf)
+        view = np.lib.stride_tricks.as_strided(x, shape=(frames, nf),
+                                               strides=(hop * x.strides[0], x.strides[0]),
+                                               writeable=False)
+        out = np.empty((frames, BANDS))
+        step = 2048  # frames per FFT batch (bounded memory on long windows)
+        for a in range(0, frames, step):
+            b = min(a + step, frames)
+            power = np.abs(np.fft.rfft(view[a:b] * win, axis=1)) ** 2
+            for k in range(BANDS):
+                out[a:b, k] = power[:, band == k].sum(axis=1)
+            if spectrum_frames is not None:
+                sel = spectrum_frames[(spectrum_frames >= a) & (spectrum_frames < b)]
+                picked.append(power[sel - a])
+        out = 10.0 * np.log10(out + 1e-20)
+    if spectrum_frames is None:
+        return out, None
+    if not picked or sum(p.shape[0] for p in picked) == 0:
+        return out, np.zeros(nf // 2 + 1)
+    rows = picked[0] if len(picked) == 1 else np.concatenate(picked)
+    return out, rows.sum(axis=0)
 
 
 def _floored(db: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -72,7 +95,11 @@ def _floored(db: NDArray[np.float64]) -> NDArray[np.float64]:
 def sums(ref: NDArray[np.float64], aligned: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
     """Correlation sums of one segment: ``ref`` and the degraded signal moved onto its
     time axis (same length, model rate)."""
-    r, d = _band_levels(ref, fs), _band_levels(aligned, fs)
+    return sums_of_levels(band_levels(ref, fs)[0], band_levels(aligned, fs)[0])
+
+
+def sums_of_levels(r: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`sums` from the two signals' :func:`band_levels`."""
     n = min(r.shape[0], d.shape[0])
     if n < 2:
         return empty()

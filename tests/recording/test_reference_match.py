@@ -180,3 +180,27 @@ def test_burst_loss_at_16k_stays_quiet():
     assert s.mode == "wb" and match_of(s) >= MIN_MATCH and not warned(s), match_of(s)
     other = corpus.load_clean(fs)["arctic_a0007"]
     assert warned(perceptq.score(other, deg, sample_rate=fs))
+
+
+@pytest.mark.parametrize("fs", [8000, 16000])
+def test_band_levels_share_their_transforms_with_the_long_term_spectrum(fs):
+    """The diagnostics' long-term spectrum comes from the reference match's transforms
+    (every other frame); it must equal the sum of the frames' power spectra computed
+    directly, across FFT batches, and the band levels must not depend on it being asked."""
+    from perceptq.recording import match
+
+    rng = np.random.default_rng(7)
+    nf, hop = match.frame_grid(fs)
+    x = rng.standard_normal(hop * 4500)  # more frames than one FFT batch
+    n_frames = (x.shape[0] - nf) // hop + 1
+    picked = np.sort(rng.choice(np.arange(0, n_frames, 2), 700, replace=False))
+    levels, ltas = match.band_levels(x, fs, picked)
+    seg = x[(picked * hop)[:, None] + np.arange(nf)] * np.hanning(nf)
+    direct = (np.abs(np.fft.rfft(seg, axis=1)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(ltas, direct, rtol=1e-12)
+    alone, none = match.band_levels(x, fs)
+    assert none is None
+    np.testing.assert_array_equal(levels, alone)
+    assert levels.shape == (n_frames, match.BANDS)
+    _, empty = match.band_levels(x, fs, picked[:0])
+    np.testing.assert_array_equal(empty, np.zeros(nf // 2 + 1))
