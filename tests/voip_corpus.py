@@ -4,12 +4,13 @@ Recorded VoIP calls go through an adaptive jitter buffer that stretches and shri
 delay jumps inside speech and in pauses, pauses played longer or shorter, dropouts after
 which the delay has changed. Such pairs make the reference split utterances, the code path
 where the reference's break-point window differs from the standard's text (design note
-§9.2, perceptq.align.effective_window). Each pair is 8-15 s long: sentences of the shipped
-speech with 0.25-1.2 s pauses and 0.2-3 s of leading and trailing silence (both sides of
-the 3.1 s / 6.2 s piece lengths at which the reference's window gets overwritten), one
-family of time warps, a bulk delay and, for most pairs, a codec or noise. Used by
-tests/test_voip_fidelity.py and benchmarks/fidelity.py. Every pair is a pure function of
-its index and rate.
+§9.2, perceptq.p862.align.effective_window). Each pair is 8-15 s long: sentences of the
+shipped speech with 0.02-1.2 s pauses, 0.2-3 s (8 kHz) or 0.2-5 s (16 kHz) of leading and
+trailing silence (so that utterance pieces fall on both sides of the 3.1 s / 6.2 s lengths
+at which the reference's window gets overwritten), one family of time warps, a bulk delay
+and, for most pairs, a codec or noise, stored as dithered 16-bit samples (no exact digital
+silence: see the README on digital silence). Used by tests/p862/test_voip_fidelity.py and
+benchmarks/fidelity.py. Every pair is a pure function of its index and rate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ RATES = {8000: "nb", 16000: "wb"}
 FAMILIES = ("jump_speech", "jump_pause", "multi_jump", "jb_pauses", "dropout_jump", "jb_mixed")
 IMPAIRMENTS = ("none", "g711u", "g711a", "white", "apcm4", "g711u+white", "none", "g711a")
 SENTENCES = ("arctic_a0001", "arctic_a0007", "arctic_a0009")
+#: Leading and trailing silence (s) per rate. The reference's window is overwritten once an
+#: utterance piece (edge silence included) passes 3.1 s at 8 kHz, 6.2 s at 16 kHz; the
+#: shipped sentences make utterances of at most about 3 s, so 16 kHz needs longer edges
+#: for its pairs to fall on both sides of that limit.
+EDGE_SILENCE_S = {8000: (0.2, 3.0), 16000: (0.2, 5.0)}
 
 
 @dataclass(frozen=True)
@@ -79,27 +85,29 @@ def _trim(x: Array, fs: int) -> Array:
 
 
 def talk(clean: dict[str, Array], fs: int, rng: np.random.Generator) -> Talk:
-    """Sentences with pauses, 8-15 s in all with 0.2-3 s silence at each end."""
-    total = round(rng.uniform(8.0, 15.0) * fs)
-    lead = round(rng.uniform(0.2, 3.0) * fs)
-    trail = round(rng.uniform(0.2, 3.0) * fs)
+    """Edge silence (EDGE_SILENCE_S), sentences with pauses until at least 8-11 s in all,
+    edge silence: 8-15 s. Two pauses in five are 20-100 ms (inside a talk spurt), the
+    others 0.3-1.2 s."""
+    edge = EDGE_SILENCE_S[fs]
+    lead = round(rng.uniform(*edge) * fs)
+    trail = round(rng.uniform(*edge) * fs)
+    target = round(rng.uniform(8.0, 11.0) * fs)
     pieces = [np.zeros(lead)]
     speech, pauses = [], []
     n = lead
     while True:
         s = _trim(clean[SENTENCES[int(rng.integers(len(SENTENCES)))]], fs)
-        if speech and n + len(s) + trail > total:
-            break
         pieces.append(s)
         speech.append((n, n + len(s)))
         n += len(s)
-        gap = round(rng.uniform(0.25, 1.2) * fs)
-        if n + gap + trail >= total:
+        if n + trail >= target:
             break
+        short = rng.random() < 0.4
+        gap = round((rng.uniform(0.02, 0.1) if short else rng.uniform(0.3, 1.2)) * fs)
         pieces.append(np.zeros(gap))
         pauses.append((n, n + gap))
         n += gap
-    pieces.append(np.zeros(max(trail, total - n)))
+    pieces.append(np.zeros(trail))
     return Talk(np.concatenate(pieces), speech, pauses)
 
 
@@ -170,10 +178,15 @@ def impair(x: Array, kind: str, fs: int, rng: np.random.Generator) -> Array:
     return x
 
 
-def _pcm16(ref: Array, deg: Array) -> tuple[Array, Array]:
-    """Both scaled by one factor to peak 0.9 and rounded to 16-bit steps."""
-    g = 0.9 / max(np.max(np.abs(ref)), np.max(np.abs(deg)))
-    return np.round(ref * g * 32767) / 32767, np.round(deg * g * 32767) / 32767
+def _pcm16(ref: Array, deg: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+    """Both scaled by one factor to peak 0.9 and rounded to 16-bit steps with triangular
+    dither of one step, as recorded audio is: its silence is never exact digital zero."""
+    g = 0.9 * 32767 / max(np.max(np.abs(ref)), np.max(np.abs(deg)))
+
+    def pcm(x: Array) -> Array:
+        return np.round(x * g + rng.random(x.shape[0]) - rng.random(x.shape[0])) / 32767
+
+    return pcm(ref), pcm(deg)
 
 
 def make_pair(index: int, fs: int, clean: dict[str, Array]) -> Pair:
@@ -190,7 +203,7 @@ def make_pair(index: int, fs: int, clean: dict[str, Array]) -> Pair:
     else:
         ref = np.concatenate([np.zeros(-bulk), ref])
     deg = impair(deg, kind, fs, rng)
-    ref, deg = _pcm16(ref, deg)
+    ref, deg = _pcm16(ref, deg, rng)
     return Pair(f"voip{index:03d}@{fs // 1000}k/{family}+{kind}", family, fs, RATES[fs], ref, deg)
 
 

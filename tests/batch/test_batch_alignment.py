@@ -15,10 +15,10 @@ from perceptq.cli import app
 
 
 def _manifest(tmp_path: Path) -> Path:
-    """Two 8 kHz VoIP pairs: #6 makes the reference's result rounding-dependent, #1 not."""
+    """Two 8 kHz VoIP pairs: #2 makes the reference's result rounding-dependent, #1 not."""
     clean = corpus.load_clean(8000)
     rows = []
-    for i in (6, 1):
+    for i in (2, 1):
         p = voip_corpus.make_pair(i, 8000, clean)
         for role, x in (("ref", p.ref), ("deg", p.deg)):
             sf.write(tmp_path / f"{role}{i}.wav", x, 8000, subtype="FLOAT")
@@ -42,12 +42,12 @@ def test_batch_reports_reference_unstable_and_takes_alignment(tmp_path):
     res = CliRunner().invoke(app, ["batch", "--manifest", str(manifest), "-o", str(out),
                                    "--jobs", "1", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert _column(out) == {"6": "True", "1": "False"}
+    assert _column(out) == {"2": "True", "1": "False"}
     stable = tmp_path / "stable.csv"
     res = CliRunner().invoke(app, ["batch", "--manifest", str(manifest), "-o", str(stable),
                                    "--jobs", "1", "--quiet", "--alignment", "stable"])
     assert res.exit_code == 0, res.output
-    assert _column(stable) == {"6": "False", "1": "False"}
+    assert _column(stable) == {"2": "False", "1": "False"}
 
 
 def test_score_many_passes_the_alignment_to_the_scorer(tmp_path):

@@ -60,7 +60,7 @@ def _unstable_pair(tmp_path: Path) -> tuple[Path, Path]:
     import corpus
     import voip_corpus
 
-    p = voip_corpus.make_pair(6, 8000, corpus.load_clean(8000))
+    p = voip_corpus.make_pair(2, 8000, corpus.load_clean(8000))
     ref, deg = tmp_path / "ref.wav", tmp_path / "deg.wav"
     sf.write(ref, p.ref, p.rate, subtype="FLOAT")
     sf.write(deg, p.deg, p.rate, subtype="FLOAT")
