@@ -216,9 +216,11 @@ def _correlation_windows(
         )
         return fft.rfft(view * win, axis=1)
 
-    xr = frames(ref_x, int(startr[0]))
-    xd = frames(deg_x, int(startd[0]))
-    return np.abs(fft.irfft(np.conj(xr) * xd, na, axis=1))
+    spec = frames(ref_x, int(startr[0]))
+    np.conjugate(spec, out=spec)  # in place: no temporaries
+    spec *= frames(deg_x, int(startd[0]))
+    y = fft.irfft(spec, na, axis=1)
+    return np.abs(y, out=y)
 
 
 @cache

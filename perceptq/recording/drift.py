@@ -14,6 +14,7 @@ cross-correlation); each match is refined on the waveform to the sample; a robus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import soxr
@@ -37,6 +38,7 @@ COMPENSATE_PPM = 20.0
 LARGE_DRIFT_PPM = 100.0
 
 
+@lru_cache(maxsize=64)
 def next_fast_len(target: int) -> int:
     """Smallest 5-smooth number (2^a 3^b 5^c) >= ``target``: a fast real FFT length."""
     best = 1 << max(int(target - 1).bit_length(), 0)
