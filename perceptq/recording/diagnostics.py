@@ -75,9 +75,10 @@ def aligned_degraded(n: int, deg: NDArray[np.float64], utterances: tuple[Utteran
         a, b = max(a, 0), min(b, n)
         if b <= a:
             continue
-        src = np.arange(a, b) + round(u.delay_ms * fs / 1000.0)
-        ok = (src >= 0) & (src < deg.shape[0])
-        out[a:b][ok] = deg[src[ok]]
+        shift = round(u.delay_ms * fs / 1000.0)
+        lo, hi = max(a, -shift), min(b, deg.shape[0] - shift)  # where the source exists
+        if hi > lo:
+            out[lo:hi] = deg[lo + shift : hi + shift]
     return out
 
 
