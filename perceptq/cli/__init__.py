@@ -14,15 +14,23 @@ from __future__ import annotations
 import typer
 
 from perceptq.cli import batch, emodel, history, report, rtp, score, watch
-from perceptq.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, EXIT_THRESHOLD
+from perceptq.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_THRESHOLD,
+    Group,
+)
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_THRESHOLD", "app", "main"]
 
 app = typer.Typer(
+    cls=Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
-    help="perceptq: perceptual speech quality (MOS-LQO) and network MOS.",
+    help="perceptq: perceptual speech and audio quality (MOS-LQO: P.862, ViSQOL) and network "
+    "MOS (G.107), for single pairs, batches, test-call monitoring and reports.",
 )
 for _command in (score, batch, report, emodel, rtp, watch, history):
     _command.register(app)

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperArgument, TyperCommand, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -100,6 +100,17 @@ class Command(TyperCommand):
                 name = str(param.metavar)
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
+
+
+class Group(TyperGroup):
+    """The top-level ``perceptq`` group, its options shown as the commands show theirs."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's own parameters (``--help``), tidied like a command's."""
+        params = super().get_params(ctx)
+        for param in params:
+            _tidy(param)
+        return params
 
 
 def _tidy(param: Any) -> None:

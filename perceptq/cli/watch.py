@@ -124,7 +124,8 @@ def watch(
     db: Annotated[Path | None, _O(help="History database (default: ./perceptq.sqlite).",
                                   show_default=False)] = None,
     pattern: Annotated[
-        str | None, _O(help='Metadata from the path, e.g. "{site}/{trunk}/{name}.wav".')
+        str | None,
+        _O(help="Fields from the path, e.g. {site}/{name}.wav; {name} is the file's stem."),
     ] = None,
     settle: Annotated[float, _O(help="Seconds a file must stay unchanged.")] = 2.0,
     poll: Annotated[

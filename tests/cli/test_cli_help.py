@@ -10,20 +10,23 @@ from typer.testing import CliRunner
 from perceptq.cli import app
 
 runner = CliRunner()
-COMMANDS = ("score", "batch", "report", "emodel", "rtp")
+COMMANDS = ("score", "batch", "report", "emodel", "rtp", "watch", "history")
 WIDTH = 100
 
 
-def _help(command: str, width: int = WIDTH) -> str:
+def _help(command: str | None, width: int = WIDTH) -> str:
     res = runner.invoke(
-        app, [command, "--help"], prog_name="perceptq", env={"COLUMNS": str(width), "NO_COLOR": "1"}
+        app,
+        [*([command] if command else []), "--help"],
+        prog_name="perceptq",
+        env={"COLUMNS": str(width), "NO_COLOR": "1"},
     )
     assert res.exit_code == 0, res.output
     return res.output
 
 
 @pytest.mark.parametrize("width", [80, WIDTH])
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_shows_no_python_types_or_set_braces(command, width):
     text = _help(command, width)
     assert "<bool>" not in text  # flags take no value
