@@ -56,9 +56,10 @@ def _print(rows: list[dict[str, Any]], group_by: tuple[str, ...], threshold: flo
     ]  # fmt: skip
     widths = [max(len(x[i]) for x in [header, *table]) for i in range(len(header))]
     n_labels = 1 + len(group_by)
-    for line in [header, *table]:
-        typer.echo("  ".join(c.ljust(w) if i < n_labels else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip())
+    lines = ("  ".join(c.ljust(w) if i < n_labels else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+             for line in [header, *table])
+    typer.echo("\n".join(lines))  # one write: a year of hours is 400 000 lines
 
 
 def history(
