@@ -15,8 +15,8 @@ BLOCK = 1 << 20
 LONG_FFT = 1 << 22
 
 
-def upper_envelope(x: NDArray[np.float64], dtype=np.float64) -> NDArray:
-    """ViSQOL's "upper envelope" of ``x``, shape (n,), in ``dtype``.
+def upper_envelope(x: NDArray[np.float64], dtype=np.float64, out: NDArray | None = None) -> NDArray:
+    """ViSQOL's "upper envelope" of ``x``, shape (n,), in ``dtype`` (or written into ``out``).
 
     ViSQOL meant the magnitude of the analytic signal of ``x`` minus its mean, plus the
     mean. Its FFT helper, however, returns only the real part of the inverse transform of
@@ -35,7 +35,7 @@ def upper_envelope(x: NDArray[np.float64], dtype=np.float64) -> NDArray:
     nyquist = float(np.sum(x[0::2]) - np.sum(x[1::2])) - mean * (n % 2)
     h = 1.0 if n == points else 0.0
     alt = (h - 2.0) * nyquist / points  # times (-1)^t
-    env = np.empty(n, dtype=dtype)
+    env = np.empty(n, dtype=dtype) if out is None else out
     for start in range(0, n, BLOCK):  # BLOCK is even: (-1)^t keeps its phase per block
         blk = 2.0 * (x[start : start + BLOCK] - mean)
         blk -= dc / points
@@ -63,24 +63,42 @@ def fast_length(n: int) -> int:
     return best
 
 
-def _correlation_peak(make_ref, make_deg, n: int) -> int:
+def _long_spectrum(fill, points: int) -> NDArray[np.complex64]:
+    """rfft of the float32 signal ``fill`` writes into a zeroed buffer of ``points`` samples.
+
+    The buffer is what ``rfft(signal, points)`` would pad the signal to (same values, same
+    transform), made without the intermediate unpadded copy and dropped at once.
+    """
+    import scipy.fft as fft  # about half numpy's working memory on huge transforms
+
+    buf = np.zeros(points, dtype=np.float32)
+    fill(buf)
+    return fft.rfft(buf, overwrite_x=True)
+
+
+def _correlation_peak(fill_ref, fill_deg, n: int) -> int:
     """Lag of the cross-correlation peak of two signals of length <= n (see best_lag).
 
-    ``make_ref``/``make_deg`` return the signals when called: each is transformed and
-    dropped before the other is made, so long inputs hold one spectrum pair at a time.
+    ``fill_ref``/``fill_deg`` write the signals (as float32) into the start of the zeroed
+    buffer they are given: each is transformed and dropped before the other is made, so
+    long inputs hold one spectrum pair at a time.
     """
-    if n > LONG_FFT:
-        import scipy.fft as fft  # about half numpy's working memory on huge transforms
-    else:
-        fft = np.fft  # no scipy.fft import (and its start-up cost) for ordinary pairs
     points = fast_length(2 * n - 1)
     # Single precision, as ViSQOL's own FFT: half the memory on long inputs.
-    spec = fft.rfft(np.asarray(make_ref(), dtype=np.float32), points)
-    other = fft.rfft(np.asarray(make_deg(), dtype=np.float32), points)
+    if n > LONG_FFT:
+        import scipy.fft as fft
+
+        spec = _long_spectrum(fill_ref, points)
+        other = _long_spectrum(fill_deg, points)
+    else:
+        fft = np.fft  # no scipy.fft import (and its start-up cost) for ordinary pairs
+        spec = fft.rfft(_unpadded(fill_ref, n), points)
+        other = fft.rfft(_unpadded(fill_deg, n), points)
     np.conj(other, out=other)
     spec *= other
     del other
-    xcorr = fft.irfft(spec, points)
+    reuse = {} if fft is np.fft else {"overwrite_x": True}
+    xcorr = fft.irfft(spec, points, **reuse)
     del spec
     max_lag = n - 1
     # Lags -max_lag..-1 sit at the end of xcorr, 0..max_lag at the start; the first
@@ -104,16 +122,34 @@ def best_lag(ref: NDArray[np.floating], deg: NDArray[np.floating]) -> int:
     [-(n - 1), n - 1] is exact; the first maximum wins. Single precision, as ViSQOL's
     own FFT: a near-tie between two lags may resolve either way.
     """
-    return _correlation_peak(lambda: ref, lambda: deg, max(ref.shape[0], deg.shape[0]))
+    return _correlation_peak(_copier(ref), _copier(deg), max(ref.shape[0], deg.shape[0]))
+
+
+def _copier(x: NDArray[np.floating]):
+    def fill(buf: NDArray[np.float32]) -> None:
+        buf[: x.shape[0]] = x  # the float32 rounding of np.asarray(x, np.float32)
+
+    fill.length = x.shape[0]
+    return fill
+
+
+def _enveloper(x: NDArray[np.floating]):
+    def fill(buf: NDArray[np.float32]) -> None:
+        upper_envelope(x, np.float32, out=buf[: x.shape[0]])
+
+    fill.length = x.shape[0]
+    return fill
+
+
+def _unpadded(fill, n: int) -> NDArray[np.float32]:
+    buf = np.empty(fill.length, dtype=np.float32)
+    fill(buf)
+    return buf
 
 
 def envelope_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
     """:func:`best_lag` of the two signals' upper envelopes, made one at a time."""
-    return _correlation_peak(
-        lambda: upper_envelope(ref, np.float32),
-        lambda: upper_envelope(deg, np.float32),
-        max(ref.shape[0], deg.shape[0]),
-    )
+    return _correlation_peak(_enveloper(ref), _enveloper(deg), max(ref.shape[0], deg.shape[0]))
 
 
 def globally_align(
