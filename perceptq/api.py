@@ -42,7 +42,7 @@ def tune_allocator() -> bool:
         if not any(k in os.environ for k in ALLOCATOR_THRESHOLDS):
             try:
                 mallopt = ctypes.CDLL(None).mallopt
-            except (OSError, AttributeError):  # not glibc
+            except (OSError, AttributeError, TypeError):  # not glibc (CDLL(None): POSIX only)
                 return False
             m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h> codes
             _allocator_tuned = bool(
