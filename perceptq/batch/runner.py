@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -297,19 +298,7 @@ def _score_in_process(
 
 
 def _with_metadata(result: PairResult, meta: dict[str, Any]) -> PairResult:
-    if not meta:
-        return result
-    return PairResult(
-        result.index,
-        result.reference,
-        result.degraded,
-        metadata=meta,
-        score=result.score,
-        error=result.error,
-        error_type=result.error_type,
-        seconds=result.seconds,
-        degraded_mtime=result.degraded_mtime,
-    )
+    return dataclasses.replace(result, metadata=meta) if meta else result
 
 
 def _score_in_pool(
