@@ -183,7 +183,7 @@ def _start_forkserver() -> None:
                 os.environ.pop(k, None)
 
 
-def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
+def _worker_context() -> multiprocessing.context.BaseContext:
     # forkserver: children start from a clean process, not a copy of a parent that may
     # run threads (progress display, a Dask client); spawn where forkserver is missing.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -191,8 +191,25 @@ def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
         # the server loads the model's kernels once; each worker starts as a copy of it
         ctx.set_forkserver_preload(["perceptq.batch.preload"])
         _start_forkserver()
-    else:  # pragma: no cover - not on Linux/macOS
-        ctx = multiprocessing.get_context("spawn")
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - not on Linux/macOS
+
+
+def start_workers_early(jobs: int | None) -> None:
+    """Start loading the worker processes' model now, in the background.
+
+    With more than one job, :func:`score_many` forks its workers from a server process
+    that first loads the model's compiled kernels (about 0.5 s). Calling this before
+    the caller's own set-up (reading a manifest, importing pandas, opening the output)
+    lets that load run on another core meanwhile; :func:`score_many` then finds the
+    server running. Nothing is started for one job.
+    """
+    if (jobs or default_jobs()) > 1:
+        _worker_context()
+
+
+def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
+    ctx = _worker_context()
     return cf.ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(warm,)
     )

@@ -24,7 +24,7 @@ from perceptq.batch.pairing import (
     pairs_from_manifest,
     plan_resume,
 )
-from perceptq.batch.runner import WorkerStartError, default_jobs, score_many
+from perceptq.batch.runner import WorkerStartError, default_jobs, score_many, start_workers_early
 from perceptq.batch.table import (
     DIAG_COLUMNS,
     RESULT_COLUMNS,
@@ -352,6 +352,8 @@ def batch(
     client, jobs_given = None, jobs
     try:
         _check_options(mode, fail_below, resume, output, metric)
+        if scheduler is None and jobs != 1:  # workers load the model while we read inputs
+            start_workers_early(jobs)
         specs, extras = _collect_specs(ref_dir, deg_dir, manifest)
         columns = [*RESULT_COLUMNS, *extras, *DIAG_COLUMNS]
         groups = _parse_group_by(group_by, columns)
