@@ -13,6 +13,10 @@ Then, each in a fresh process so start-up and peak memory are counted honestly:
 - ``pesq_batch`` (the reference package, 2 processes): reading the same files, then one
   call on the arrays.
 
+Then the whole commands as a user runs them, each a fresh process timed from outside
+(Python start-up and imports included): ``perceptq batch --manifest ... --jobs 1`` and
+``--jobs 2`` against a Python process that reads the same files and calls ``pesq_batch``.
+
 Prints pairs per second, the ratios, the peak resident memory of the parent process, and
 for perceptq the mean number of workers busy scoring (time spent on pairs / wall time;
 close to the number of jobs when the batch machinery keeps every worker fed).
@@ -179,6 +183,7 @@ def main() -> None:
                 seconds[name].append(rows[name]["seconds"])
         for name, r in rows.items():  # the median round of each run
             r["seconds"] = float(np.median(seconds[name]))
+        whole = _whole_commands(manifest, args.mode, args.rounds)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{args.pairs} pairs of {args.seconds:g} s speech, {args.mode}, 16 kHz, "
           f"median of {args.rounds} alternating round(s)")
@@ -195,6 +200,48 @@ def main() -> None:
     print(f"jobs=2 / jobs=1: {two / one:.2f}x (target >= 1.7x)")
     print(f"jobs=2 / jobs=1 in the workers' environment: {two / single:.2f}x")
     print(f"perceptq jobs=2 / pesq_batch (2 processes): {two / ref:.2f}x (target >= 1.5x)")
+    print("\nwhole commands, wall clock of a fresh process (Python start-up and imports included):")
+    for name, t in whole.items():
+        print(f"  {name:<50}{t:>7.2f} s {args.pairs / t:>8.2f} pairs/s")
+    ratio = whole[REF_COMMAND] / whole["perceptq batch --jobs 2"]
+    print(f"perceptq batch --jobs 2 / python + pesq_batch(n_processor=2): {ratio:.2f}x "
+          f"(target >= 1.5x on 40 pairs, >= 2x on 1000)")
+
+
+REF_COMMAND = "python: read files + pesq_batch(n_processor=2)"
+REF_CHILD = r"""
+import sys
+from pathlib import Path
+import numpy as np, soundfile as sf
+from pesq import pesq_batch
+if __name__ == "__main__":
+    m = Path(sys.argv[1])
+    pairs = [[m.parent / p for p in line.split(",")] for line in m.read_text().splitlines()[1:]]
+    refs = np.stack([sf.read(r, dtype="float64")[0] for r, _ in pairs])
+    degs = np.stack([sf.read(d, dtype="float64")[0] for _, d in pairs])
+    pesq_batch(16000, refs, degs, sys.argv[2], n_processor=2)
+"""
+
+
+def _whole_commands(manifest: Path, mode: str, rounds: int) -> dict[str, float]:
+    """Median wall time of each whole command, in alternating rounds."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cli = [sys.executable, "-c", "from perceptq.cli import main; main()", "batch",
+           "--manifest", str(manifest), "--mode", mode, "-q"]
+    runs = {
+        "perceptq batch --jobs 1": [*cli, "--jobs", "1"],
+        "perceptq batch --jobs 2": [*cli, "--jobs", "2"],
+        REF_COMMAND: [sys.executable, "-c", REF_CHILD, str(manifest), mode],
+    }
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(max(rounds, 2)):
+        for name, cmd in runs.items():
+            out = manifest.parent / f"whole-{len(times[name])}-{name[-1]}.csv"
+            cmd = [*cmd, "-o", str(out)] if name.startswith("perceptq") else cmd
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            times[name].append(time.perf_counter() - start)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def startup(tree: Path = ROOT) -> None:
 
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(tree)}  # and cwd=tree: `python -c` puts it first
+    # Bytecode caching on, as in any installed package (pip compiles at install time): a
+    # PYTHONDONTWRITEBYTECODE left in this shell would recompile every module per run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="perceptq-speed-") as tmp:
         ref, deg = build_pair(16000, 10)
         rp, dp = Path(tmp) / "ref.wav", Path(tmp) / "deg.wav"
