@@ -150,6 +150,11 @@ class Score:
         The ITU reference's own score of this pair depends on float32 rounding noise in
         its utterance splitting, so no other implementation can be expected to match it
         (see :mod:`perceptq.p862.split`); always False with ``alignment="stable"``.
+    alignment_uncertain : bool
+        ViSQOL, pairs longer than 2^22 samples (87 s at 48 kHz), which are aligned with
+        bounded memory: two delays correlate equally well within single-precision
+        rounding, so ViSQOL's whole-signal alignment may have chosen the other one (the
+        score may then differ from its). Always False for shorter pairs and for P.862.
     """
 
     mos: float
@@ -177,6 +182,7 @@ class Score:
 
     alignment: str = "reference"
     reference_unstable: bool = False
+    alignment_uncertain: bool = False
 
     def __repr__(self) -> str:
         """One short line: the score and how much lies behind it (the frame arrays, the
@@ -193,6 +199,8 @@ class Score:
             parts.append(f"drift_ppm={self.drift_ppm:+.0f}")
         if self.reference_unstable:
             parts.append("reference_unstable=True")
+        if self.alignment_uncertain:
+            parts.append("alignment_uncertain=True")
         return f"Score({', '.join(parts)})"
 
     @property

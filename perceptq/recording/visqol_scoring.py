@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from perceptq.result import InputInfo, Score, Utterance, category_of
 from perceptq.visqol import VisqolConfig, VisqolResult, evaluate, mapping
+from perceptq.visqol.align import mean_square
 
 #: Band similarity below which a band counts as lost (for the bandwidth hint).
 LOST_BAND_NSIM = 0.5
@@ -22,6 +23,11 @@ LOST_BAND_NSIM = 0.5
 LOST_PATCH_SHARE = 0.1
 #: Level difference (dB) beyond which a hint is given; ViSQOL itself matches the levels.
 LEVEL_DIFF_DB = 6.0
+#: Warning of a long pair whose global alignment has a near-tie (Score.alignment_uncertain).
+ALIGNMENT_UNCERTAIN = (
+    "global alignment uncertain: on this long pair two delays correlate equally well within "
+    "single-precision rounding, so ViSQOL's own whole-signal alignment may pick the other "
+    "one and score differently (alignment_uncertain)")
 
 
 def _patch_mos(band_means: NDArray[np.float64], config: VisqolConfig) -> float:
@@ -53,7 +59,7 @@ def patch_rows(res: VisqolResult, config: VisqolConfig) -> list[dict[str, Any]]:
 
 
 def _level_db(x: NDArray[np.float64]) -> float:
-    ms = float(np.mean(x * x)) if x.size else 0.0
+    ms = mean_square(x) if x.size else 0.0
     return 10.0 * math.log10(ms) if ms > 0 else -math.inf
 
 
@@ -101,6 +107,8 @@ def visqol_single(
     dropped = sum(p.lost for p in res.patches)
     extra = (f"{dropped} of {len(res.patches)} reference patches found no match in the "
              "degraded audio",) if dropped else ()
+    if res.alignment_uncertain:
+        extra += (ALIGNMENT_UNCERTAIN,)
     starts = np.array([p.ref_start_s for p in res.patches])
     return Score(
         mos=res.mos, raw=res.vnsim, mode=config.mode, sample_rate=config.sample_rate,
@@ -113,4 +121,5 @@ def visqol_single(
         warnings=(*warnings, *extra), diagnostics=visqol_diagnostics(res, ref, deg),
         timeline=tuple(patch_rows(res, config)), metric="visqol",
         band_similarity=res.fvnsim, band_center_hz=res.center_freq_hz,
+        alignment_uncertain=res.alignment_uncertain,
     )

@@ -4,6 +4,7 @@ Stages, one module each, in the order ``model.evaluate`` calls them:
 
 - ``config``       mode, rate and the constants that follow from them
 - ``align``        Hilbert-envelope cross-correlation alignment (global and per patch)
+- ``long_align``   the global alignment of long pairs, every lag, in bounded memory
 - ``spectrogram``  ERB gammatone filterbank, band RMS per 80 ms frame, dB floors
 - ``patches``      reference patch starts (all, or voice-active in speech mode)
 - ``nsim``         neurogram similarity of a patch pair

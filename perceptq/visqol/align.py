@@ -6,13 +6,21 @@ per matched patch pair (fine realignment).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
+
+from perceptq.visqol.long_align import LagSearch, correlation_peak
 
 #: Samples per block when envelopes are computed (bounds the temporaries on long inputs).
 BLOCK = 1 << 20
 #: Signals longer than this (about 87 s at 48 kHz) are correlated with scipy's FFT.
 LONG_FFT = 1 << 22
+#: Pairs longer than this (samples; 87 s at 48 kHz, 262 s at 16 kHz) are globally aligned
+#: block by block (:mod:`perceptq.visqol.long_align`): the whole-signal correlation needs
+#: about 32 bytes per sample, 134 MB here, about what the block search holds at any length.
+BOUNDED_ABOVE = 1 << 22
 
 
 def upper_envelope(x: NDArray[np.float64], dtype=np.float64, out: NDArray | None = None) -> NDArray:
@@ -29,22 +37,47 @@ def upper_envelope(x: NDArray[np.float64], dtype=np.float64, out: NDArray | None
     in float64, stored in ``dtype``.
     """
     n = x.shape[0]
+    env = np.empty(n, dtype=dtype) if out is None else out
+    envelope_piece(x, envelope_terms(x), 0, n, env)
+    return env
+
+
+def envelope_terms(x: NDArray[np.float64]) -> tuple[float, float, float]:
+    """(mean, DC step, alternating term) of :func:`upper_envelope`, which any piece needs."""
+    n = x.shape[0]
     mean = float(np.mean(x))
     points = 1 << (n - 1).bit_length() if n > 1 else 1
     dc = float(np.sum(x)) - n * mean
     nyquist = float(np.sum(x[0::2]) - np.sum(x[1::2])) - mean * (n % 2)
     h = 1.0 if n == points else 0.0
-    alt = (h - 2.0) * nyquist / points  # times (-1)^t
-    env = np.empty(n, dtype=dtype) if out is None else out
-    for start in range(0, n, BLOCK):  # BLOCK is even: (-1)^t keeps its phase per block
-        blk = 2.0 * (x[start : start + BLOCK] - mean)
-        blk -= dc / points
-        blk[0::2] += alt
-        blk[1::2] -= alt
+    return mean, dc / points, (h - 2.0) * nyquist / points  # the last one times (-1)^t
+
+
+def envelope_piece(
+    x: NDArray[np.float64], terms: tuple[float, float, float], start: int, stop: int,
+    out: NDArray,
+) -> None:
+    """Write samples ``start:stop`` of the upper envelope of ``x`` into ``out[:stop - start]``.
+
+    Indices outside ``x`` give zeros; every value equals the whole envelope's (the same
+    float64 operations per sample, then stored in ``out``'s dtype).
+    """
+    mean, dc_step, alt = terms
+    lo, hi = max(start, 0), min(stop, x.shape[0])
+    if lo >= hi:
+        out[: stop - start] = 0.0
+        return
+    out[: lo - start] = 0.0
+    out[hi - start : stop - start] = 0.0
+    for at in range(lo, hi, BLOCK):
+        blk = 2.0 * (x[at : min(at + BLOCK, hi)] - mean)
+        blk -= dc_step
+        even = at % 2  # first local index of an even absolute index: (-1)^t = +1
+        blk[even::2] += alt
+        blk[1 - even :: 2] -= alt
         np.abs(blk, out=blk)
         blk += mean
-        env[start : start + BLOCK] = blk
-    return env
+        out[at - start : at - start + blk.shape[0]] = blk
 
 
 def fast_length(n: int) -> int:
@@ -147,9 +180,33 @@ def _unpadded(fill, n: int) -> NDArray[np.float32]:
     return buf
 
 
+def envelope_peak(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> LagSearch:
+    """The envelope lag (see :func:`best_lag`) with ViSQOL's rule applied and its certainty.
+
+    Up to ``BOUNDED_ABOVE`` samples: the whole-signal correlation (certain by definition).
+    Above: the bounded-memory search of :func:`~perceptq.visqol.long_align.correlation_peak`,
+    which computes every lag too but with different rounding, so it reports when a
+    near-tie makes the whole-signal method's choice unpredictable.
+    """
+    n_ref, n_deg = ref.shape[0], deg.shape[0]
+    if max(n_ref, n_deg) > BOUNDED_ABOVE:
+        return correlation_peak(_piecer(ref), _piecer(deg), n_ref, n_deg)
+    lag = _correlation_peak(_enveloper(ref), _enveloper(deg), max(n_ref, n_deg))
+    return LagSearch(lag, lag if 0 < abs(lag) <= n_ref / 2.0 else 0, math.inf, 0.0)
+
+
+def _piecer(x: NDArray[np.float64]):
+    terms = envelope_terms(x)
+
+    def piece(start: int, stop: int, out: NDArray[np.float32]) -> None:
+        envelope_piece(x, terms, start, stop, out)
+
+    return piece
+
+
 def envelope_lag(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> int:
-    """:func:`best_lag` of the two signals' upper envelopes, made one at a time."""
-    return _correlation_peak(_enveloper(ref), _enveloper(deg), max(ref.shape[0], deg.shape[0]))
+    """:func:`best_lag` of the two signals' upper envelopes (see :func:`envelope_peak`)."""
+    return envelope_peak(ref, deg).lag
 
 
 def globally_align(
@@ -161,8 +218,8 @@ def globally_align(
     (``deg`` late) drops its first samples. Lags of more than half the reference are not
     trusted: ``deg`` is returned as is with lag 0.
     """
-    lag = envelope_lag(ref, deg)
-    if lag == 0 or abs(lag) > ref.shape[0] / 2.0:
+    lag = envelope_peak(ref, deg).aligned
+    if lag == 0:
         return deg, 0
     if lag < 0:
         return deg[-lag:], lag
@@ -181,9 +238,7 @@ def align_and_truncate(
     after a positive lag is ``int(lag_s * sample_rate)`` (the lag round-tripped through
     seconds).
     """
-    lag = envelope_lag(ref, deg)
-    if lag == 0 or abs(lag) > ref.shape[0] / 2.0:
-        lag = 0
+    lag = envelope_peak(ref, deg).aligned
     deg_len = deg.shape[0] + lag  # length of deg after the shift
     lag_s = lag / float(sample_rate)
     ref_start = deg_at = 0
@@ -204,3 +259,60 @@ def window_of(x: NDArray[np.float64], start: int, n: int) -> NDArray[np.float64]
     if start >= 0:
         return x[start : start + n]
     return np.concatenate((np.zeros(min(-start, n)), x[: max(n + start, 0)]))
+
+
+#: Samples per piece when a long signal is summed or shifted piece by piece.
+PIECE = 1 << 20
+
+
+def sum_of_squares(get, start: int, stop: int) -> float:
+    """Sum of squares of samples ``start:stop`` of a signal read through ``get(a, b)``.
+
+    The same value, bit for bit, as ``np.add.reduce(x * x)`` on the whole range: numpy
+    sums pairwise, halving at multiples of 8, and the pieces are cut where it cuts, so
+    no square of the whole signal is ever held.
+    """
+    n = stop - start
+    if n <= PIECE:
+        piece = get(start, stop)
+        return float(np.add.reduce(piece * piece))
+    half = n // 2
+    half -= half % 8
+    return sum_of_squares(get, start, start + half) + sum_of_squares(get, start + half, stop)
+
+
+def mean_square(x: NDArray[np.float64]) -> float:
+    """``np.mean(x * x)`` (bit for bit) without the squared copy."""
+    n = x.shape[0]
+    return float(np.float64(sum_of_squares(lambda a, b: x[a:b], 0, n)) / n) if n else math.nan
+
+
+class ShiftedSignal:
+    """``x`` shifted by a global lag (zeros in front when positive, its first samples dropped
+    when negative) and times ``gain``, made piece by piece: slices give new arrays equal,
+    value for value, to slicing ``concatenate((zeros(lag), x)) * gain`` (or
+    ``x[-lag:] * gain``), so long signals are never copied whole."""
+
+    def __init__(self, x: NDArray[np.float64], lag: int, gain: float = 1.0) -> None:
+        self.x, self.lag, self.gain = x, lag, gain
+        self.shape = (x.shape[0] + lag,)
+
+    def raw(self, start: int, stop: int) -> NDArray[np.float64]:
+        """Samples ``start:stop`` (within the signal) before the gain."""
+        lag = self.lag
+        if lag <= 0:
+            return self.x[start - lag : stop - lag]
+        if start >= lag:
+            return self.x[start - lag : stop - lag]
+        return np.concatenate((np.zeros(min(lag, stop) - start), self.x[: max(stop - lag, 0)]))
+
+    def __getitem__(self, key: slice) -> NDArray[np.float64]:
+        start, stop, step = key.indices(self.shape[0])
+        if step != 1:
+            raise ValueError("ShiftedSignal slices take unit steps")
+        return self.raw(start, max(stop, start)) * self.gain
+
+    def mean_square(self) -> float:
+        """``np.mean(s * s)`` of the shifted signal before the gain (bit for bit)."""
+        n = self.shape[0]
+        return float(np.float64(sum_of_squares(self.raw, 0, n)) / n) if n else math.nan

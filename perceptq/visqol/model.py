@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from perceptq.errors import InvalidAudioError
 from perceptq.visqol import mapping
-from perceptq.visqol.align import globally_align
+from perceptq.visqol.align import BOUNDED_ABOVE, ShiftedSignal, envelope_peak, mean_square
 from perceptq.visqol.config import VisqolConfig
 from perceptq.visqol.patches import extract_patches, image_patch_starts, vad_patch_starts
 from perceptq.visqol.selection import PatchMatch, match_patches, realign
@@ -48,6 +48,11 @@ class VisqolResult:
         Matched patch pairs in reference order, with times in seconds.
     delay_s : float
         Delay of the degraded signal found by the global alignment (positive: late).
+    alignment_uncertain : bool
+        Long pairs (above ``align.BOUNDED_ABOVE`` samples): the bounded-memory global
+        alignment found a near-tie, within single-precision rounding, between lags that
+        align differently, so the whole-signal method (ViSQOL's) might have chosen
+        another lag and scored differently.
     """
 
     mos: float
@@ -59,17 +64,23 @@ class VisqolResult:
     center_freq_hz: NDArray[np.float64]
     patches: tuple[PatchMatch, ...]
     delay_s: float
+    alignment_uncertain: bool = False
+
+
+def level_gain(ref_ms: float, deg_ms: float) -> float:
+    """Factor bringing a signal of mean square ``deg_ms`` to the RMS level of ``ref_ms``
+    (1 for a silent signal, 0 against a silent reference)."""
+    ref_rms, deg_rms = math.sqrt(ref_ms), math.sqrt(deg_ms)
+    if deg_rms == 0.0 or ref_rms == 0.0:
+        return 0.0 if ref_rms == 0.0 else 1.0
+    ref_spl = 20.0 * math.log10(ref_rms / SPL_REFERENCE)
+    deg_spl = 20.0 * math.log10(deg_rms / SPL_REFERENCE)
+    return 10.0 ** ((ref_spl - deg_spl) / 20.0)
 
 
 def match_level(ref: NDArray[np.float64], deg: NDArray[np.float64]) -> NDArray[np.float64]:
     """Return ``deg`` scaled to the RMS level of ``ref`` (a new array; silence stays silence)."""
-    ref_rms = math.sqrt(float(np.mean(ref * ref)))
-    deg_rms = math.sqrt(float(np.mean(deg * deg)))
-    if deg_rms == 0.0 or ref_rms == 0.0:
-        return deg * 0.0 if ref_rms == 0.0 else deg.copy()
-    ref_spl = 20.0 * math.log10(ref_rms / SPL_REFERENCE)
-    deg_spl = 20.0 * math.log10(deg_rms / SPL_REFERENCE)
-    return deg * 10.0 ** ((ref_spl - deg_spl) / 20.0)
+    return deg * level_gain(mean_square(ref), mean_square(deg))
 
 
 def band_quantile_means(band_means: NDArray[np.float64], quantile: float) -> NDArray[np.float64]:
@@ -105,8 +116,12 @@ def evaluate(
     """
     if not np.any(ref):
         raise InvalidAudioError("the reference is silent (all samples zero): nothing to compare")
-    deg, lag = globally_align(ref, deg)
-    deg = match_level(ref, deg)
+    search = envelope_peak(ref, deg)
+    shifted = ShiftedSignal(deg, search.aligned)
+    shifted.gain = level_gain(mean_square(ref), shifted.mean_square())
+    # Long pairs: the shifted, level-matched degraded signal is made piece by piece where
+    # it is read (spectrogram, realignment), never held whole.
+    deg = shifted if max(ref.shape[0], deg.shape[0]) > BOUNDED_ABOVE else shifted[:]
     ref_spec = gammatone_spectrogram(ref, config)
     deg_spec = gammatone_spectrogram(deg, config)
     ref_db, deg_db = prepare_for_comparison(ref_spec, deg_spec)
@@ -136,5 +151,6 @@ def evaluate(
         fvdegenergy=np.array([m.stats.band_deg_energy for m in matches]).mean(axis=0),
         center_freq_hz=np.array(filterbank_for(config).center_hz),
         patches=tuple(matches),
-        delay_s=-lag / float(config.sample_rate),
+        delay_s=-search.aligned / float(config.sample_rate),
+        alignment_uncertain=search.uncertain,
     )

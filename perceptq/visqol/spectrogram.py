@@ -24,6 +24,8 @@ MIN_BW_HZ = 24.7
 #: Spectrogram floors: absolute (dB) and relative to the louder signal's frame peak (dB).
 FLOOR_ABSOLUTE_DB = -45.0
 FLOOR_BELOW_PEAK_DB = 45.0
+#: Frames computed at a time from a signal made piece by piece (long inputs).
+FRAMES_PER_PIECE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ def filterbank_for(config: VisqolConfig) -> ErbFilterbank:
 def gammatone_spectrogram(x: NDArray[np.float64], config: VisqolConfig) -> NDArray[np.float64]:
     """Band RMS per frame, shape (n_bands, n_frames), lowest band first (linear amplitude).
 
+    ``x`` is an array, or any signal with ``shape`` whose slices are arrays (computed a
+    run of frames at a time, with the same values).
+
     Raises
     ------
     InvalidAudioError
@@ -129,10 +134,22 @@ def gammatone_spectrogram(x: NDArray[np.float64], config: VisqolConfig) -> NDArr
     fb = filterbank_for(config)
     n_frames = 1 + (x.shape[0] - size) // hop
     out = np.empty((config.num_bands, n_frames))
-    _gammatone_spectrogram_kernel(
-        np.ascontiguousarray(x, dtype=np.float64), hann_window(size), hop, n_frames,
-        fb.b0, fb.b1, fb.a1, fb.a2, out,
-    )
+    if isinstance(x, np.ndarray):
+        _gammatone_spectrogram_kernel(
+            np.ascontiguousarray(x, dtype=np.float64), hann_window(size), hop, n_frames,
+            fb.b0, fb.b1, fb.a1, fb.a2, out,
+        )
+        return out
+    # A signal made piece by piece (align.ShiftedSignal): frames are filtered from rest,
+    # so a run of frames computed from its own samples equals the whole computation's.
+    for first in range(0, n_frames, FRAMES_PER_PIECE):
+        count = min(FRAMES_PER_PIECE, n_frames - first)
+        part = np.empty((config.num_bands, count))
+        samples = x[first * hop : (first + count - 1) * hop + size]
+        _gammatone_spectrogram_kernel(
+            samples, hann_window(size), hop, count, fb.b0, fb.b1, fb.a1, fb.a2, part
+        )
+        out[:, first : first + count] = part
     return out
 
 
