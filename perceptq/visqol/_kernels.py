@@ -235,8 +235,11 @@ def _dp_path_kernel(sim, starts, stops):
     stayed at the same offset: a dropped patch).
     """
     n_patches, width = sim.shape
-    cum = np.zeros((n_patches, width))
-    back = np.zeros((n_patches, width), dtype=np.int64)
+    # Only two rows of cumulative scores are held (the previous patch's and this one's);
+    # back-pointers are degraded frame offsets, which fit in 32 bits.
+    prev = np.zeros(width)
+    cur = np.zeros(width)
+    back = np.zeros((n_patches, width), dtype=np.int32)
     pre_val = np.empty(width)
     pre_idx = np.empty(width, dtype=np.int64)
     for p in range(n_patches):
@@ -252,7 +255,7 @@ def _dp_path_kernel(sim, starts, stops):
             for j in range(hi - lo):
                 target = lo + j
                 while o < target:
-                    v = cum[p - 1, o - plo] if plo <= o < phi else 0.0
+                    v = prev[o - plo] if plo <= o < phi else 0.0
                     if v >= best:
                         best = v
                         best_o = o
@@ -266,20 +269,22 @@ def _dp_path_kernel(sim, starts, stops):
             if p > 0:
                 s += pre_val[j]
                 past = pre_idx[j]
-                stay = cum[p - 1, o - starts[p - 1]] if starts[p - 1] <= o < stops[p - 1] else 0.0
+                stay = prev[o - starts[p - 1]] if starts[p - 1] <= o < stops[p - 1] else 0.0
                 if stay > s:
                     s = stay
                     past = o
-            cum[p, j] = s
+            cur[j] = s
             back[p, j] = past
+        cur[hi - lo :] = 0.0
+        prev, cur = cur, prev
     offsets = np.empty(n_patches, dtype=np.int64)
     lost = np.zeros(n_patches, dtype=np.bool_)
     last = n_patches - 1
     best = _LOWEST
     o_best = starts[last]
     for j in range(stops[last] - starts[last]):
-        if cum[last, j] > best:
-            best = cum[last, j]
+        if prev[j] > best:
+            best = prev[j]
             o_best = starts[last] + j
     o = o_best
     for p in range(n_patches - 1, -1, -1):

@@ -22,6 +22,10 @@ from perceptq.visqol.config import VisqolConfig
 from perceptq.visqol.nsim import PatchSimilarity, patch_similarity
 from perceptq.visqol.spectrogram import gammatone_spectrogram, prepare_for_comparison
 
+#: Reference patches whose similarity rows are computed at a time (bounds the kernel's
+#: local sums of the degraded spectrogram on long inputs).
+PATCHES_PER_PIECE = 128
+
 
 @dataclass(frozen=True, slots=True)
 class PatchMatch:
@@ -85,7 +89,16 @@ def match_patches(
     deg_padded = np.zeros((n_bands, n_frames + size))
     deg_padded[:, :n_frames] = deg_db
     sim = np.zeros((n, width))
-    _dp_similarity_kernel(np.ascontiguousarray(ref_patches[:n]), deg_padded, lo, width, sim)
+    for p0 in range(0, n, PATCHES_PER_PIECE):
+        # The kernel's local sums of the degraded spectrogram cover only the frames these
+        # patches can reach, plus one on each side (so no edge is clamped that the whole
+        # computation would not clamp): the same values with small buffers.
+        p1 = min(p0 + PATCHES_PER_PIECE, n)
+        a = max(int(lo[p0]) - 1, 0)
+        b = min(int(lo[p1 - 1]) + width + size + 1, n_frames + size)  # lo never decreases
+        _dp_similarity_kernel(np.ascontiguousarray(ref_patches[p0:p1]),
+                              np.ascontiguousarray(deg_padded[:, a:b]), lo[p0:p1] - a, width,
+                              sim[p0:p1])
     offsets, lost = _dp_path_kernel(sim, lo, hi)
     dt = config.frame_duration_s
     out = []

@@ -226,3 +226,50 @@ def test_pieces_are_the_whole_envelope():
         if lo < hi:
             expect[lo - start : hi - start] = whole[lo:hi]
         np.testing.assert_array_equal(out, expect)
+
+
+@pytest.mark.parametrize("lag", [0, 123, -777])
+def test_shifted_signal_is_the_shifted_copy_bit_for_bit(monkeypatch, lag):
+    """What long pairs read piece by piece equals what short pairs hold whole."""
+    from perceptq.visqol import spectrogram
+    from perceptq.visqol.config import VisqolConfig
+
+    monkeypatch.setattr(align, "PIECE", 1000)
+    monkeypatch.setattr(spectrogram, "FRAMES_PER_PIECE", 37)
+    x = np.random.default_rng(7).standard_normal(3 * 16000)
+    shifted = align.ShiftedSignal(x, lag)
+    whole = np.concatenate((np.zeros(lag), x)) if lag >= 0 else x[-lag:]
+    assert shifted.mean_square() == np.mean(whole * whole)
+    assert align.mean_square(x) == np.mean(x * x)
+    shifted.gain = 0.7
+    np.testing.assert_array_equal(shifted[:], whole * 0.7)
+    np.testing.assert_array_equal(shifted[100:250], (whole * 0.7)[100:250])
+    config = VisqolConfig("speech", 16000)
+    np.testing.assert_array_equal(spectrogram.gammatone_spectrogram(shifted, config),
+                                  spectrogram.gammatone_spectrogram(whole * 0.7, config))
+
+
+def test_similarity_rows_in_pieces_are_the_whole_table(monkeypatch):
+    from perceptq.visqol import selection
+    from perceptq.visqol.config import VisqolConfig
+
+    rng = np.random.default_rng(8)
+    config = VisqolConfig("speech", 16000, search_window=3)
+    deg = rng.random((config.num_bands, 700)) * 40
+    starts = np.arange(9, 680, 20)[rng.random(34) < 0.7]
+    patches = np.ascontiguousarray(rng.random((starts.shape[0], config.num_bands, 20)) * 40)
+    tables = []
+    real = selection._dp_path_kernel
+    monkeypatch.setattr(selection, "_dp_path_kernel",
+                        lambda sim, lo, hi: (tables.append(sim.copy()), real(sim, lo, hi))[1])
+    monkeypatch.setattr(selection, "PATCHES_PER_PIECE", 3)
+    selection.match_patches(patches, starts, deg, config)
+    # the whole table in one call on the whole padded spectrogram, as before the pieces
+    lo = np.maximum(starts - 60, 0).astype(np.int64)
+    hi = np.minimum(starts + 61, 700).astype(np.int64)
+    width = int(np.max(hi - lo))
+    padded = np.zeros((config.num_bands, 720))
+    padded[:, :700] = deg
+    whole = np.zeros((starts.shape[0], width))
+    selection._dp_similarity_kernel(patches, padded, lo, width, whole)
+    np.testing.assert_array_equal(tables[0], whole)
