@@ -41,6 +41,8 @@ MIN_DURATION_S = 0.25
 #: see perceptq.audio.checks) up to this bound, which leaves room for integer PCM values stored as
 #: float (±32768); beyond it the signal's power overflows single precision downstream.
 MAX_ABS_SAMPLE = 1e6
+#: Samples per block when an array's peak is checked (bounds the temporaries).
+CHECK_BLOCK = 1 << 16
 #: Most channels accepted in one input.
 MAX_CHANNELS = 64
 #: Default longest input accepted, in seconds. Scoring memory grows by about 2 MB per second
@@ -343,14 +345,16 @@ def validate_samples(
         )
     if max_duration_s is not None:
         check_duration(arr.shape[0], rate, name, max_duration_s)
-    finite = np.isfinite(arr)
-    if not finite.all():
+    # Peak block by block (no |x| copy of a long signal); NaN or inf shows in it.
+    peak = float(np.max([np.max(np.abs(arr[a : a + CHECK_BLOCK]))
+                         for a in range(0, arr.shape[0], CHECK_BLOCK)]))
+    if not math.isfinite(peak):
+        finite = np.isfinite(arr)
         bad = int(arr.size - np.count_nonzero(finite))
         first = int(np.flatnonzero(~finite.reshape(arr.shape[0], -1).all(axis=1))[0])
         raise InvalidAudioError(
             f"{name}: {bad} sample(s) are NaN or infinite (first at {first / rate:.3f} s)"
         )
-    peak = float(np.max(np.abs(arr)))
     if peak > MAX_ABS_SAMPLE:
         raise InvalidAudioError(
             f"{name}: samples reach {peak:.3g}, far beyond full scale (±1.0, limit "

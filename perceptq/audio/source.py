@@ -187,8 +187,8 @@ class ArraySource(Source):
     def original_blocks(self) -> Iterator[NDArray[np.float64]]:
         if isinstance(self._original, Path):
             yield from _file_blocks(self._original)
-        else:
-            yield self._original
+        else:  # views: the checks' temporaries stay block-sized on long arrays
+            yield from _slices(self._original)
 
     @classmethod
     def from_audio(cls, audio: Audio, fs: int, *, conditioned: NDArray | None = None

@@ -114,7 +114,7 @@ def _exact_contrast(ref, deg, noise_bound):
     c = np.fft.irfft(np.fft.rfft(r, points) * np.conj(np.fft.rfft(d, points)), points)
     peaks = long_align._Peaks(r.shape[0] / 2.0)
     peaks.add(1 - n, np.concatenate((c[points - (n - 1) :], c[:n])))
-    return peaks.result(noise_bound).contrast
+    return peaks.result(noise_bound, -np.inf, 1.0).contrast
 
 
 ORDINARY = ("music", "speech", "noise")
@@ -126,7 +126,7 @@ def test_block_search_agrees_with_the_whole_signal_lag():
     a true near-tie (the float64 correlation's contrast is within the noise bound), and
     ordinary content (music, speech, noise, their codec copies) is almost never flagged."""
     mismatched, unjustified, flags, total = [], [], dict.fromkeys(KINDS, 0), 0
-    flagged_differing = 0
+    flagged_differing, examined = 0, []
     for kind in KINDS:
         for seed in range(70):
             ref, deg = _pair(kind, seed)
@@ -134,6 +134,7 @@ def test_block_search_agrees_with_the_whole_signal_lag():
             found = align.envelope_peak(ref, deg)
             raw, kept = _whole(ref, deg)
             total += 1
+            examined.append(found.examined)
             if not found.uncertain:
                 if found.aligned != kept:
                     mismatched.append((kind, seed, found, raw))
@@ -143,7 +144,8 @@ def test_block_search_agrees_with_the_whole_signal_lag():
             if _exact_contrast(ref, deg, found.noise) > 1.5 * found.noise:
                 unjustified.append((kind, seed, found))
     print(f"\n{total} pairs, flagged {flags} ({flagged_differing} of them where the whole-"
-          f"signal lag differs), {len(mismatched)} certain but different")
+          f"signal lag differs), {len(mismatched)} certain but different; share of lag "
+          f"blocks computed: mean {np.mean(examined):.2f}")
     assert total == 490
     assert not mismatched
     assert not unjustified
@@ -182,8 +184,10 @@ def test_block_values_are_the_correlation(seed):
     top, second = np.sort(c)[::-1][:2]
     kept = found.aligned
     assert kept == (found.lag if 0 < abs(found.lag) <= r.shape[0] / 2 else 0)
-    if kept:  # the runner-up is any other lag
-        assert found.contrast == pytest.approx(top - second, rel=1e-3)
+    if kept:  # the runner-up is any other lag; lags ruled out count at their bound
+        assert found.contrast <= top - second + found.noise
+        if found.examined == 1.0:
+            assert found.contrast == pytest.approx(top - second, rel=1e-3)
 
 
 @pytest.mark.usefixtures("small_blocks")
