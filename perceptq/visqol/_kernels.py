@@ -232,17 +232,30 @@ def _dp_path_kernel(sim, starts, stops):
     Cumulative scores and back-pointers outside a row's band read as 0,
     as in a zero-initialised full table. Returns (offsets, lost) of shape (n_patches,):
     the chosen degraded offset per patch and whether the patch is unmatched (the path
-    stayed at the same offset: a dropped patch).
+    stayed at the same offset: a dropped patch). The table may also be fed a few rows at a
+    time (``_dp_rows_kernel``, then ``_dp_backtrack_kernel``): the same path.
     """
     n_patches, width = sim.shape
-    # Only two rows of cumulative scores are held (the previous patch's and this one's);
-    # back-pointers are degraded frame offsets, which fit in 32 bits.
     prev = np.zeros(width)
-    cur = np.zeros(width)
     back = np.zeros((n_patches, width), dtype=np.int32)
+    _dp_rows_kernel(sim, 0, starts, stops, prev, back)
+    return _dp_backtrack_kernel(prev, starts, stops, back)
+
+
+@njit(cache=True)
+def _dp_rows_kernel(sim, first, starts, stops, prev, back):
+    """Forward DP over rows ``first .. first + len(sim) - 1`` (``sim`` holds just those rows).
+
+    ``prev`` holds the cumulative scores of row ``first - 1`` (anything when first is 0) and
+    is left holding the last row's; only these two rows are ever held. ``back`` (n_patches,
+    width), int32: back-pointers, degraded frame offsets (or -1), written for these rows.
+    """
+    rows, width = sim.shape
+    cur = np.zeros(width)
     pre_val = np.empty(width)
     pre_idx = np.empty(width, dtype=np.int64)
-    for p in range(n_patches):
+    for q in range(rows):
+        p = first + q
         lo = starts[p]
         hi = stops[p]
         if p > 0:
@@ -264,7 +277,7 @@ def _dp_path_kernel(sim, starts, stops):
                 pre_idx[j] = best_o
         for j in range(hi - lo):
             o = lo + j
-            s = sim[p, j]
+            s = sim[q, j]
             past = -1
             if p > 0:
                 s += pre_val[j]
@@ -276,16 +289,22 @@ def _dp_path_kernel(sim, starts, stops):
             cur[j] = s
             back[p, j] = past
         cur[hi - lo :] = 0.0
-        prev, cur = cur, prev
+        prev[:] = cur
+
+
+@njit(cache=True)
+def _dp_backtrack_kernel(last, starts, stops, back):
+    """(offsets, lost) from the last row's cumulative scores and the back-pointers."""
+    n_patches = back.shape[0]
     offsets = np.empty(n_patches, dtype=np.int64)
     lost = np.zeros(n_patches, dtype=np.bool_)
-    last = n_patches - 1
+    end = n_patches - 1
     best = _LOWEST
-    o_best = starts[last]
-    for j in range(stops[last] - starts[last]):
-        if prev[j] > best:
-            best = prev[j]
-            o_best = starts[last] + j
+    o_best = starts[end]
+    for j in range(stops[end] - starts[end]):
+        if last[j] > best:
+            best = last[j]
+            o_best = starts[end] + j
     o = o_best
     for p in range(n_patches - 1, -1, -1):
         offsets[p] = o

@@ -16,7 +16,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perceptq.errors import InvalidAudioError
-from perceptq.visqol._kernels import _dp_path_kernel, _dp_similarity_kernel
+from perceptq.visqol._kernels import (
+    _dp_backtrack_kernel,
+    _dp_rows_kernel,
+    _dp_similarity_kernel,
+)
 from perceptq.visqol.align import align_and_truncate, window_of
 from perceptq.visqol.config import VisqolConfig
 from perceptq.visqol.nsim import PatchSimilarity, patch_similarity
@@ -88,18 +92,23 @@ def match_patches(
     width = int(np.max(hi - lo))
     deg_padded = np.zeros((n_bands, n_frames + size))
     deg_padded[:, :n_frames] = deg_db
-    sim = np.zeros((n, width))
+    # The similarity table is made and consumed PATCHES_PER_PIECE rows at a time: the DP
+    # needs one row of cumulative scores and the back-pointers, never the whole table.
+    prev = np.zeros(width)
+    back = np.zeros((n, width), dtype=np.int32)
     for p0 in range(0, n, PATCHES_PER_PIECE):
+        p1 = min(p0 + PATCHES_PER_PIECE, n)
         # The kernel's local sums of the degraded spectrogram cover only the frames these
         # patches can reach, plus one on each side (so no edge is clamped that the whole
         # computation would not clamp): the same values with small buffers.
-        p1 = min(p0 + PATCHES_PER_PIECE, n)
         a = max(int(lo[p0]) - 1, 0)
         b = min(int(lo[p1 - 1]) + width + size + 1, n_frames + size)  # lo never decreases
+        sim = np.zeros((p1 - p0, width))
         _dp_similarity_kernel(np.ascontiguousarray(ref_patches[p0:p1]),
                               np.ascontiguousarray(deg_padded[:, a:b]), lo[p0:p1] - a, width,
-                              sim[p0:p1])
-    offsets, lost = _dp_path_kernel(sim, lo, hi)
+                              sim)
+        _dp_rows_kernel(sim, p0, lo, hi, prev, back)
+    offsets, lost = _dp_backtrack_kernel(prev, lo, hi, back)
     dt = config.frame_duration_s
     out = []
     for p in range(n):

@@ -16,6 +16,7 @@ import pytest
 
 import perceptq.visqol.align as align
 import perceptq.visqol.long_align as long_align
+from perceptq.visqol._kernels import _dp_path_kernel, _dp_similarity_kernel
 from perceptq.visqol.long_align import correlation_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -253,7 +254,7 @@ def test_shifted_signal_is_the_shifted_copy_bit_for_bit(monkeypatch, lag):
                                   spectrogram.gammatone_spectrogram(whole * 0.7, config))
 
 
-def test_similarity_rows_in_pieces_are_the_whole_table(monkeypatch):
+def test_similarity_rows_in_pieces_are_the_whole_table_and_path(monkeypatch):
     from perceptq.visqol import selection
     from perceptq.visqol.config import VisqolConfig
 
@@ -262,12 +263,16 @@ def test_similarity_rows_in_pieces_are_the_whole_table(monkeypatch):
     deg = rng.random((config.num_bands, 700)) * 40
     starts = np.arange(9, 680, 20)[rng.random(34) < 0.7]
     patches = np.ascontiguousarray(rng.random((starts.shape[0], config.num_bands, 20)) * 40)
-    tables = []
-    real = selection._dp_path_kernel
-    monkeypatch.setattr(selection, "_dp_path_kernel",
-                        lambda sim, lo, hi: (tables.append(sim.copy()), real(sim, lo, hi))[1])
+    rows = []
+    real = selection._dp_rows_kernel
+
+    def spy(sim, first, *args):
+        rows.append(sim.copy())
+        real(sim, first, *args)
+
+    monkeypatch.setattr(selection, "_dp_rows_kernel", spy)
     monkeypatch.setattr(selection, "PATCHES_PER_PIECE", 3)
-    selection.match_patches(patches, starts, deg, config)
+    pieces = selection.match_patches(patches, starts, deg, config)
     # the whole table in one call on the whole padded spectrogram, as before the pieces
     lo = np.maximum(starts - 60, 0).astype(np.int64)
     hi = np.minimum(starts + 61, 700).astype(np.int64)
@@ -275,5 +280,8 @@ def test_similarity_rows_in_pieces_are_the_whole_table(monkeypatch):
     padded = np.zeros((config.num_bands, 720))
     padded[:, :700] = deg
     whole = np.zeros((starts.shape[0], width))
-    selection._dp_similarity_kernel(patches, padded, lo, width, whole)
-    np.testing.assert_array_equal(tables[0], whole)
+    _dp_similarity_kernel(patches, padded, lo, width, whole)
+    np.testing.assert_array_equal(np.concatenate(rows), whole)
+    offsets, _ = _dp_path_kernel(whole, lo, hi)  # the path from the whole table
+    assert [m.deg_start_s for m in pieces if not m.lost] == [
+        o * config.frame_duration_s for o, m in zip(offsets, pieces, strict=True) if not m.lost]
