@@ -10,6 +10,8 @@ from perceptq.errors import InvalidAudioError
 #: RMS voice activity detector: int16 RMS threshold and silent chunks needed for silence.
 VAD_RMS_THRESHOLD = 5000.0
 VAD_SILENT_CHUNKS = 3
+#: Chunks normalised and measured at a time (bounds the temporaries on long references).
+VAD_CHUNKS_PER_PIECE = 4096
 
 
 def image_patch_starts(n_frames: int, patch_size: int) -> NDArray[np.int64]:
@@ -39,13 +41,20 @@ def voice_activity(chunks: NDArray[np.float64]) -> NDArray[np.float64]:
     A chunk is silent when its RMS is below 5000 and so are the two before it; the first
     two chunks always count as active.
     """
-    quiet = np.sqrt(np.mean(chunks * chunks, axis=1)) < VAD_RMS_THRESHOLD
-    out = np.ones(chunks.shape[0])
+    return _activity(_quiet(chunks))
+
+
+def _quiet(chunks: NDArray[np.float64]) -> NDArray[np.bool_]:
+    return np.sqrt(np.mean(chunks * chunks, axis=1)) < VAD_RMS_THRESHOLD
+
+
+def _activity(quiet: NDArray[np.bool_]) -> NDArray[np.float64]:
+    out = np.ones(quiet.shape[0])
     k = VAD_SILENT_CHUNKS
-    if chunks.shape[0] >= k:
+    if quiet.shape[0] >= k:
         run = quiet[k - 1 :].copy()
         for j in range(1, k):
-            run &= quiet[k - 1 - j : chunks.shape[0] - j]
+            run &= quiet[k - 1 - j : quiet.shape[0] - j]
         out[k - 1 :] = np.where(run, 0.0, 1.0)
     return out
 
@@ -58,16 +67,22 @@ def vad_patch_starts(
     Candidate patches start at ``patch_size // 2 - 1`` and every ``patch_size`` frames.
     The peak-normalised reference is converted to int16, cut into chunks of one hop
     starting at sample ``patch_size // 2 - 1`` (ViSQOL reuses the frame index as a sample
-    offset), and a patch is kept when any of its chunks is active.
+    offset), and a patch is kept when any of its chunks is active. Computed a few
+    thousand chunks at a time (each chunk's RMS on its own: the same flags).
     """
     first = patch_size // 2 - 1
     n_patches = max((n_frames - first) // patch_size, 0)
     peak = float(np.max(ref)) if ref.size else 0.0
-    norm = ref / peak if peak > 0 else np.zeros_like(ref)
-    seg = norm[first : first + n_patches * patch_size * hop] * 32768.0
-    pcm = np.trunc(np.clip(seg, -32768.0, 32767.0))
-    n_chunks = pcm.shape[0] // hop
-    active = voice_activity(pcm[: n_chunks * hop].reshape(n_chunks, hop))
+    end = min(first + n_patches * patch_size * hop, ref.shape[0])
+    n_chunks = max(end - first, 0) // hop
+    quiet = np.empty(n_chunks, dtype=bool)
+    for c0 in range(0, n_chunks, VAD_CHUNKS_PER_PIECE):
+        c1 = min(c0 + VAD_CHUNKS_PER_PIECE, n_chunks)
+        piece = ref[first + c0 * hop : first + c1 * hop]
+        norm = piece / peak if peak > 0 else np.zeros_like(piece)
+        pcm = np.trunc(np.clip(norm * 32768.0, -32768.0, 32767.0))
+        quiet[c0:c1] = _quiet(pcm.reshape(c1 - c0, hop))
+    active = _activity(quiet)
     keep = [
         i for i in range(n_patches) if active[i * patch_size : (i + 1) * patch_size].sum() >= 1.0
     ]

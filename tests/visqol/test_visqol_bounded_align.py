@@ -285,3 +285,24 @@ def test_similarity_rows_in_pieces_are_the_whole_table_and_path(monkeypatch):
     offsets, _ = _dp_path_kernel(whole, lo, hi)  # the path from the whole table
     assert [m.deg_start_s for m in pieces if not m.lost] == [
         o * config.frame_duration_s for o, m in zip(offsets, pieces, strict=True) if not m.lost]
+
+
+def test_vad_in_pieces_keeps_the_same_patches(monkeypatch):
+    from perceptq.visqol import patches
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(200_000) * np.repeat(rng.random(200) < 0.5, 1000) * 0.3
+    hop, size = 320, 20
+    n_frames = 1 + (x.shape[0] - 1280) // hop
+    # the whole-signal computation, as ViSQOL describes it
+    first = size // 2 - 1
+    n_patches = (n_frames - first) // size
+    seg = (x / np.max(x))[first : first + n_patches * size * hop] * 32768.0
+    pcm = np.trunc(np.clip(seg, -32768.0, 32767.0))
+    active = patches.voice_activity(pcm[: pcm.shape[0] // hop * hop].reshape(-1, hop))
+    expect = [first + size * i for i in range(n_patches)
+              if active[i * size : (i + 1) * size].sum() >= 1.0]
+    monkeypatch.setattr(patches, "VAD_CHUNKS_PER_PIECE", 7)
+    got = patches.vad_patch_starts(x, n_frames, size, hop)
+    assert got.tolist() == expect
+    assert 0 < len(expect) < n_patches
