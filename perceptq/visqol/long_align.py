@@ -7,8 +7,12 @@ without ever holding more than a few blocks: lags are taken ``BLOCK`` at a time,
 each lag block the product spectra of ``BLOCK``-sample time blocks of the degraded
 envelope and the matching ``2 BLOCK``-sample pieces of the reference envelope are summed
 (overlap-save) before one inverse transform gives that block's ``BLOCK`` correlation
-values. Every lag of [-(n - 1), n - 1] is computed, so nothing is left unexamined; the
-work grows with the square of the length (about (n / BLOCK)^2 pairs of transforms).
+values. Lag blocks are taken in decreasing order of a Cauchy-Schwarz bound on their
+correlation (the envelopes' energies where the block's lags make them overlap) until no
+block left can beat or tie the best value found: every lag of [-(n - 1), n - 1] is
+either computed or ruled out, so nothing is left unexamined. A delayed copy is usually
+settled by the first block; a pair without a clear peak needs more, and the work of all
+blocks grows with the square of the length (about (n / BLOCK)^2 pairs of transforms).
 
 The two computations differ only by their single-precision rounding. Each value of a
 float32 FFT correlation is within about ``NOISE_PER_LOG2 * log2(points) * |r| |d|`` of
