@@ -155,6 +155,10 @@ def correlation_peak(ref: Piece, deg: Piece, n_ref: int, n_deg: int) -> LagSearc
     buf = np.zeros(points, dtype=np.float32)
     r = _Energies(ref, n_ref, buf, max(BLOCK // 32, 1))
     d = _Energies(deg, n_deg, buf, max(BLOCK // 32, 1))
+    if r.total == 0.0 or d.total == 0.0:
+        # A silent envelope: every lag correlates to exactly 0, and the whole-signal method's
+        # first maximum is the most negative lag (beyond half the reference: no shift).
+        return LagSearch(-max_lag, 0, math.inf, 0.0, 0.0)
     whole_points = 2 * max_lag + 1  # the whole-signal method's transform is at least this long
     noise = 2.0 * NOISE_PER_LOG2 * math.sqrt(r.total * d.total) * (
         math.log2(whole_points) + math.sqrt(2.0) * math.log2(points))

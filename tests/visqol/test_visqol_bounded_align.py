@@ -153,6 +153,32 @@ def test_block_search_agrees_with_the_whole_signal_lag():
     assert sum(flags[k] for k in ORDINARY) <= 3
 
 
+def _far_apart(kind, seed):
+    """A reference and a degraded piece of very different lengths (1/20 to 3 times)."""
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(6001, 12000))
+    x = _content(kind, rng, 4 * n)
+    start = int(rng.integers(0, 3 * n))
+    if seed % 2:
+        return x[:n], _degrade(x, rng)[start : start + int(rng.integers(n // 4, 3 * n))]
+    return x[n : 3 * n], _degrade(x, rng)[start : start + int(rng.integers(300, n // 2))]
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_lengths_far_apart_agree_too():
+    flagged = 0
+    for kind in ORDINARY:
+        for seed in range(30):
+            ref, deg = _far_apart(kind, seed)
+            found = align.envelope_peak(ref, deg)
+            if found.uncertain:
+                flagged += 1
+                assert _exact_contrast(ref, deg, found.noise) <= 1.5 * found.noise
+            else:
+                assert found.aligned == _whole(ref, deg)[1], (kind, seed)
+    assert flagged <= 15
+
+
 def _piece(x):
     x32 = np.asarray(x, dtype=np.float32)
 
@@ -217,6 +243,15 @@ def test_a_tie_that_aligns_the_same_way_is_not_flagged():
     d[8500:9500] *= 0.5  # now a single copy at -4200 wins, alone
     found = correlation_peak(_piece(x), _piece(d), 8000, 30000)
     assert found.lag == -4200 and found.aligned == 0 and not found.uncertain
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize(("n_ref", "n_deg"), [(9000, 9000), (7000, 12000), (12000, 7000)])
+def test_a_silent_degraded_signal_is_settled_at_once(n_ref, n_deg):
+    ref = music(n_ref / FS, FS, 1)[:n_ref]
+    found = align.envelope_peak(ref, np.zeros(n_deg))
+    assert (found.lag, found.aligned) == _whole(ref, np.zeros(n_deg))
+    assert not found.uncertain and found.examined == 0.0
 
 
 def test_pieces_are_the_whole_envelope():
