@@ -285,11 +285,13 @@ def _frame_disturbance_kernel(
     fa = np.zeros(nfr)
     tp = np.zeros(nfr)
     gamma = np.zeros(nb)
+    scales = np.zeros(nb)  # the loudness scale of each band, the same in every frame
     for j in range(nb):
         h = 6.0 / (centre_bark[j] + 2.0) if centre_bark[j] < 4 else 1.0
         if h > 2.0:
             h = 2.0
         gamma[j] = 0.23 * h**0.15
+        scales[j] = sl * (thresh[j] / 0.5) ** gamma[j]
     g_prev = g_prev0
     d = np.zeros(nb)
     da = np.zeros(nb)
@@ -311,7 +313,7 @@ def _frame_disturbance_kernel(
             pd = ppd_deg[f, j] * g
             lr = 0.0
             ld = 0.0
-            scale = sl * (p0 / 0.5) ** gamma[j]
+            scale = scales[j]
             if pr > p0:
                 lr = scale * ((0.5 + 0.5 * pr / p0) ** gamma[j] - 1.0)
             if pd > p0:
@@ -325,6 +327,9 @@ def _frame_disturbance_kernel(
             else:
                 dj = 0.0
             d[j] = dj
+            if dj == 0.0:  # no disturbance, whatever the asymmetry factor (at most 12)
+                da[j] = 0.0
+                continue
             a = ((pd + 50.0) / (pr + 50.0)) ** 1.2
             if a > 12.0:
                 a = 12.0

@@ -63,6 +63,26 @@ def curve_filter(
     return out
 
 
+def band_energy(spec: NDArray[np.complex128], size: int, n: int, cfg: ModelConfig) -> float:
+    """Energy of the first ``n`` samples of the buffer's 350-3250 Hz band (its spectrum
+    ``spec`` filtered by :func:`curve_filter` with the "align_filter" curve).
+
+    Only this one sum of the filtered signal is used (it sets the level), so the inverse
+    transform runs in single precision (2-3 x faster at these lengths): its relative error,
+    about 1e-7 per sample, averages out in the sum (far below the 1e-4 the scores are held
+    to; tests/p862 compares with the double-precision sum); the sum itself is accumulated
+    in double precision. A band too faint for single precision (all of it below 1e-38)
+    is transformed in double precision.
+    """
+    band = spec * curve_gain("align_filter", cfg.fs, size)
+    y = fft.irfft(band.astype(np.complex64), size)[:n].astype(np.float64)
+    energy = float(np.sum(y * y))
+    if energy == 0.0 and np.any(band):
+        y = fft.irfft(band, size)[:n]
+        energy = float(np.sum(y * y))
+    return energy
+
+
 def normalise_level(
     buf: NDArray[np.float64], n_signal: int, max_padded: int, cfg: ModelConfig,
     *, keep_spectrum: bool = False,
@@ -75,10 +95,8 @@ def normalise_level(
     when the next filter is an FFT one too, as in narrowband), else None.
     """
     spec, size = _spectrum(buf, n_signal, cfg)
-    kept = spec.copy() if keep_spectrum else None
-    filtered = curve_filter(buf, n_signal, cfg, "align_filter", (spec, size))
-    seg = filtered[cfg.sb : cfg.sb + n_signal + cfg.pad]
-    power = float(np.sum(seg * seg)) / (max_padded - 2 * cfg.sb + cfg.pad)
+    kept = spec if keep_spectrum else None  # band_energy leaves it unchanged
+    power = band_energy(spec, size, n_signal + cfg.pad, cfg) / (max_padded - 2 * cfg.sb + cfg.pad)
     if power <= 0:
         return buf.copy(), (kept, size) if keep_spectrum else None
     scale = np.sqrt(TARGET_POWER / power)

@@ -204,3 +204,24 @@ def test_band_levels_share_their_transforms_with_the_long_term_spectrum(fs):
     assert levels.shape == (n_frames, match.BANDS)
     _, empty = match.band_levels(x, fs, picked[:0])
     np.testing.assert_array_equal(empty, np.zeros(nf // 2 + 1))
+
+
+@pytest.mark.parametrize("fs", [8000, 16000])
+def test_band_levels_are_the_band_sums_of_each_frame(fs):
+    """Each band level is 10 log10 of the summed power of the bins inside the band's
+    edges, computed here bin by bin."""
+    from perceptq.recording import match
+
+    rng = np.random.default_rng(11)
+    nf, hop = match.frame_grid(fs)
+    x = rng.standard_normal(hop * 40)
+    levels, _ = match.band_levels(x, fs)
+    edges = np.geomspace(match.LOW_HZ, match.HIGH_HZ, match.BANDS + 1)
+    freqs = np.arange(nf // 2 + 1) * fs / nf
+    win = np.hanning(nf)
+    for k in (0, 7, levels.shape[0] - 1):
+        power = np.abs(np.fft.rfft(x[k * hop : k * hop + nf] * win)) ** 2
+        for b in range(match.BANDS):
+            inside = (freqs >= edges[b]) & (freqs < edges[b + 1])
+            want = 10 * np.log10(power[inside].sum() + 1e-20)
+            assert levels[k, b] == pytest.approx(want, abs=1e-9)
