@@ -17,11 +17,7 @@ from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its
 from numpy.typing import NDArray
 
 from perceptq.p862 import tables
-from perceptq.p862._kernels import (
-    _biquad_cascade_kernel,
-    _delay_histogram_kernel,
-    _vad_kernel,
-)
+from perceptq.p862._kernels import _delay_histogram_kernel, _vad_kernel
 from perceptq.p862.config import (
     JOIN_SPEECH_BLOCKS,
     MIN_SPEECH_BLOCKS,
@@ -29,6 +25,7 @@ from perceptq.p862.config import (
     SEARCH_BLOCKS,
     ModelConfig,
 )
+from perceptq.p862.level import cascade_pair
 
 
 def tdiv(a: float, b: float) -> int:
@@ -62,8 +59,8 @@ class Signal:
     log_vad: NDArray[np.float64]
 
 
-def prefilter(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> NDArray[np.float64]:
-    """DC removal, edge fades and the alignment band-pass (§5). Returns a new buffer."""
+def _prepared(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> NDArray[np.float64]:
+    """DC removal and edge fades of the alignment pre-filter (§5). Returns a new buffer."""
     out = buf.copy()
     s0, ds = cfg.sb, cfg.ds
     seg = out[s0 : s0 + n_signal]
@@ -71,16 +68,22 @@ def prefilter(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> NDAr
     fade = (0.5 + np.arange(ds)) / ds
     seg[:ds] *= fade
     seg[n_signal - ds :][::-1] *= fade
-    return _biquad_cascade_kernel(out, tables.align_sos(cfg.fs))
+    return out
 
 
-def analyse(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> Signal:
-    """Pre-filter a level-normalised buffer and run the VAD on it (§5-§6)."""
-    x = prefilter(buf, n_signal, cfg)
-    n_padded = n_signal + 2 * cfg.sb
-    vad, log_vad = _vad_kernel(x[: n_padded // cfg.ds * cfg.ds], cfg.ds, MIN_SPEECH_BLOCKS,
-                               JOIN_SPEECH_BLOCKS)
-    return Signal(x, n_padded, vad, log_vad)
+def analyse_pair(ref_buf: NDArray[np.float64], n_ref: int, deg_buf: NDArray[np.float64],
+                 n_deg: int, cfg: ModelConfig) -> tuple[Signal, Signal]:
+    """Pre-filter two level-normalised buffers (DC removal, edge fades and the alignment
+    band-pass, §5) and run the VAD on each (§6): the two signals' :class:`Signal`."""
+    xs = cascade_pair(_prepared(ref_buf, n_ref, cfg), _prepared(deg_buf, n_deg, cfg),
+                      tables.align_sos(cfg.fs))
+    out = []
+    for x, n_signal in zip(xs, (n_ref, n_deg), strict=True):
+        n_padded = n_signal + 2 * cfg.sb
+        vad, log_vad = _vad_kernel(x[: n_padded // cfg.ds * cfg.ds], cfg.ds, MIN_SPEECH_BLOCKS,
+                                   JOIN_SPEECH_BLOCKS)
+        out.append(Signal(x, n_padded, vad, log_vad))
+    return out[0], out[1]
 
 
 def _xcorr_rows(pairs: list[tuple[NDArray, NDArray]]
@@ -179,20 +182,25 @@ def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], e
 
 
 def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int, int]]:
-    """Speech runs (start, end) of the reference VAD accepted as utterances (§8.1)."""
-    runs = []
+    """Speech runs (start, end) of the reference VAD accepted as utterances (§8.1).
+
+    A run starts at a block with ``vad > 0`` and ends at the next block whose value is
+    exactly 0 (negative values do not end it) or at the last block; the next run starts
+    after that end. Runs are walked end to end (a few per file), not block by block.
+    """
     w = vad.shape[0]
-    in_speech = False
-    this_start = 0
-    for b in range(w):
-        v = vad[b]
-        if v > 0 and not in_speech:
-            in_speech = True
-            this_start = b
-        if (v == 0 or b == w - 1) and in_speech:
-            in_speech = False
-            if b - this_start >= MIN_UTTERANCE_BLOCKS and this_start < hi and b > lo:
-                runs.append((this_start, b))
+    if w == 0:
+        return []
+    speech = np.flatnonzero(vad > 0)
+    ends = np.append(np.flatnonzero(vad == 0), w - 1)
+    runs = []
+    i = 0
+    while i < speech.shape[0]:
+        start = int(speech[i])
+        end = int(ends[np.searchsorted(ends, start)])  # never a zero at `start` itself
+        if end - start >= MIN_UTTERANCE_BLOCKS and start < hi and end > lo:
+            runs.append((start, end))
+        i = int(np.searchsorted(speech, end, side="right"))
     return runs
 
 

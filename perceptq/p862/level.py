@@ -13,8 +13,19 @@ from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its
 from numpy.typing import NDArray
 
 from perceptq.p862 import tables
-from perceptq.p862._kernels import _biquad_cascade_kernel
+from perceptq.p862._kernels import _biquad_cascade_pair_kernel
 from perceptq.p862.config import TARGET_POWER, ModelConfig
+
+
+def cascade_pair(a: NDArray[np.float64], b: NDArray[np.float64], sos: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two signals through the same biquad cascade ``sos`` (zero initial state), in one
+    kernel pass: the same values, to the bit, as filtering each alone."""
+    x = np.zeros((max(a.shape[0], b.shape[0]), 2))
+    x[: a.shape[0], 0] = a
+    x[: b.shape[0], 1] = b
+    y = _biquad_cascade_pair_kernel(x, sos)
+    return np.ascontiguousarray(y[: a.shape[0], 0]), np.ascontiguousarray(y[: b.shape[0], 1])
 
 
 def padded_buffer(x: NDArray[np.float64], cfg: ModelConfig) -> NDArray[np.float64]:
@@ -105,20 +116,29 @@ def normalise_level(
     return buf * scale, (kept, size) if keep_spectrum else None
 
 
-def input_filter(
-    buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig, mode: str,
-    spectrum: tuple[NDArray[np.complex128], int] | None = None,
-) -> NDArray[np.float64]:
-    """Listening-device filter: IRS receive (nb, §4.2) or edge ramps + high-pass (wb, §4.3).
+def input_filters(
+    ref: NDArray[np.float64], n_ref: int, deg: NDArray[np.float64], n_deg: int,
+    cfg: ModelConfig, mode: str,
+    spectra: tuple[tuple[NDArray[np.complex128], int] | None, ...] = (None, None),
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Listening-device filter of both buffers: IRS receive (nb, §4.2) or edge ramps +
+    high-pass (wb, §4.3); new buffers.
 
-    ``spectrum``: for nb, the buffer's spectrum from :func:`normalise_level`."""
+    ``spectra``: for nb, each buffer's spectrum from :func:`normalise_level`."""
     if mode == "nb":
-        return curve_filter(buf, n_signal, cfg, "irs_receive_filter", spectrum)
-    out = buf.copy()
-    s0, e = cfg.sb, cfg.sb + n_signal
-    ramp = np.arange(1, 16) / 16.0
-    k = min(15, n_signal)
-    out[s0 : s0 + k] *= ramp[:k]
-    out[e - k : e] *= ramp[:k][::-1]
-    out[s0:e] = _biquad_cascade_kernel(np.ascontiguousarray(out[s0:e]), tables.wb_input_sos(cfg.fs))
-    return out
+        return (curve_filter(ref, n_ref, cfg, "irs_receive_filter", spectra[0]),
+                curve_filter(deg, n_deg, cfg, "irs_receive_filter", spectra[1]))
+    s0 = cfg.sb
+    outs, signals = [], []
+    for buf, n in ((ref, n_ref), (deg, n_deg)):
+        out = buf.copy()
+        ramp = np.arange(1, 16) / 16.0
+        k = min(15, n)
+        out[s0 : s0 + k] *= ramp[:k]
+        out[s0 + n - k : s0 + n] *= ramp[:k][::-1]
+        outs.append(out)
+        signals.append(out[s0 : s0 + n])
+    filtered = cascade_pair(*signals, tables.wb_input_sos(cfg.fs))
+    for out, y in zip(outs, filtered, strict=True):
+        out[s0 : s0 + y.shape[0]] = y
+    return outs[0], outs[1]

@@ -90,12 +90,11 @@ def evaluate(
                                               cfg, keep_spectrum=nb)
     deg_buf, deg_spec = level.normalise_level(level.padded_buffer(deg, cfg), n_deg, max_padded,
                                               cfg, keep_spectrum=nb)
-    ref_buf = level.input_filter(ref_buf, n_ref, cfg, mode, ref_spec)
-    deg_buf = level.input_filter(deg_buf, n_deg, cfg, mode, deg_spec)
+    ref_buf, deg_buf = level.input_filters(ref_buf, n_ref, deg_buf, n_deg, cfg, mode,
+                                           (ref_spec, deg_spec))
 
     # Time alignment.
-    ref_sig = align.analyse(ref_buf, n_ref, cfg)
-    deg_sig = align.analyse(deg_buf, n_deg, cfg)
+    ref_sig, deg_sig = align.analyse_pair(ref_buf, n_ref, deg_buf, n_deg, cfg)
     crude = align.crude_delay(ref_sig, deg_sig, cfg)
     utt = align.find_utterances(ref_sig, deg_sig, cfg, crude)
     if len(utt) == 0:
