@@ -132,6 +132,7 @@ def evaluate(
     if starts.size == 0:
         raise InvalidAudioError("no voice activity in the reference: no patch to compare")
     ref_patches = extract_patches(ref_db, starts, config.patch_size)
+    del ref_db  # the patches hold what is needed of it (long inputs: one spectrogram less)
     matches = match_patches(ref_patches, starts, deg_db, config)
     if config.realign:
         matches = realign(matches, ref, deg, ref_spec, deg_spec, config)

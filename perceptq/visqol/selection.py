@@ -59,10 +59,21 @@ def usable_patch_count(starts: NDArray[np.int64], n_deg_frames: int, patch_size:
 
 
 def degraded_patch(
-    deg_padded: NDArray[np.float64], offset: int, patch_size: int
+    deg_db: NDArray[np.float64], offset: int, patch_size: int
 ) -> NDArray[np.float64]:
-    """The patch at ``offset`` of a spectrogram followed by ``patch_size`` zero frames."""
-    return deg_padded[:, offset : offset + patch_size]
+    """Frames ``offset:offset + patch_size`` of a spectrogram, zeros past its end."""
+    return frames_of(deg_db, offset, offset + patch_size)
+
+
+def frames_of(spec: NDArray[np.float64], start: int, stop: int) -> NDArray[np.float64]:
+    """``spec[:, start:stop]`` (a view) or, past the last frame, a copy padded with zeros:
+    the frames of the spectrogram followed by zero frames, without padding it whole."""
+    n = spec.shape[1]
+    if stop <= n:
+        return spec[:, start:stop]
+    out = np.zeros((spec.shape[0], stop - start))
+    out[:, : max(n - start, 0)] = spec[:, start:n]
+    return out
 
 
 def match_patches(
@@ -90,8 +101,6 @@ def match_patches(
     lo = np.maximum(starts[:n] - radius, 0).astype(np.int64)
     hi = np.minimum(starts[:n] + radius + 1, n_frames).astype(np.int64)
     width = int(np.max(hi - lo))
-    deg_padded = np.zeros((n_bands, n_frames + size))
-    deg_padded[:, :n_frames] = deg_db
     # The similarity table is made and consumed PATCHES_PER_PIECE rows at a time: the DP
     # needs one row of cumulative scores and the back-pointers, never the whole table.
     prev = np.zeros(width)
@@ -105,7 +114,7 @@ def match_patches(
         b = min(int(lo[p1 - 1]) + width + size + 1, n_frames + size)  # lo never decreases
         sim = np.zeros((p1 - p0, width))
         _dp_similarity_kernel(np.ascontiguousarray(ref_patches[p0:p1]),
-                              np.ascontiguousarray(deg_padded[:, a:b]), lo[p0:p1] - a, width,
+                              np.ascontiguousarray(frames_of(deg_db, a, b)), lo[p0:p1] - a, width,
                               sim)
         _dp_rows_kernel(sim, p0, lo, hi, prev, back)
     offsets, lost = _dp_backtrack_kernel(prev, lo, hi, back)
@@ -113,7 +122,7 @@ def match_patches(
     out = []
     for p in range(n):
         o = int(offsets[p])
-        stats = patch_similarity(ref_patches[p], degraded_patch(deg_padded, o, size))
+        stats = patch_similarity(ref_patches[p], degraded_patch(deg_db, o, size))
         ref_start = int(starts[p]) * dt
         if lost[p]:
             stats = replace(stats, similarity=0.0, band_means=np.zeros(n_bands))
