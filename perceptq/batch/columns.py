@@ -22,6 +22,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "delay_ms",
     "n_utterances",
     "reference_unstable",
+    "alignment_uncertain",
     "reference_duration_s",
     "degraded_duration_s",
     "seconds",
@@ -48,3 +49,5 @@ FLOAT_COLUMNS = frozenset(
     {"mos", "raw", "delay_ms", "reference_duration_s", "degraded_duration_s", "seconds"}
 ) | frozenset(DIAG_COLUMNS)
 INT_COLUMNS = frozenset({"sample_rate", "n_utterances"})
+#: perceptq's own columns (a table may hold manifest or metadata columns beside them).
+STANDARD_COLUMNS = frozenset(RESULT_COLUMNS) | frozenset(DIAG_COLUMNS)

@@ -22,6 +22,7 @@ from perceptq.batch.columns import DIAG_COLUMNS as DIAG_COLUMNS
 from perceptq.batch.columns import FLOAT_COLUMNS as FLOAT_COLUMNS
 from perceptq.batch.columns import INT_COLUMNS as INT_COLUMNS
 from perceptq.batch.columns import RESULT_COLUMNS as RESULT_COLUMNS
+from perceptq.batch.columns import STANDARD_COLUMNS
 from perceptq.batch.columns import WARNING_SEPARATOR as WARNING_SEPARATOR
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def pair_row(result: PairResult) -> dict[str, Any]:
             delay_ms=float(s.mean_delay_ms),
             n_utterances=len(s.utterances),
             reference_unstable=bool(s.reference_unstable),
+            alignment_uncertain=bool(s.alignment_uncertain),
             reference_duration_s=_duration(s.reference_info),
             degraded_duration_s=_duration(s.degraded_info),
         )
@@ -315,9 +317,14 @@ def rows_to_resume(path: str | os.PathLike, columns: list[str]) -> list[dict[str
         return earlier[[c for c in columns if c in earlier.columns]].to_dict("records")
     earlier = read_results(path)
     if list(earlier.columns) != columns:
-        raise ValueError(
-            "its columns differ from this batch's (another manifest?); write to a new output file"
-        )
+        # a table written by an earlier perceptq lacks only columns added since: kept
+        # rows get them empty (unknown), the resumed output is rewritten with all of them
+        have = [c for c in columns if c in earlier.columns]
+        newer = [c for c in columns if c not in earlier.columns]
+        if have != list(earlier.columns) or not set(newer) <= STANDARD_COLUMNS:
+            raise ValueError("its columns differ from this batch's (another manifest?); "
+                             "write to a new output file")
+        earlier = earlier.reindex(columns=columns)
     return earlier.to_dict("records")
 
 

@@ -93,6 +93,9 @@ def _print_visqol(result) -> None:
     worst = int(sims.argmin())
     typer.echo(f"bands     {len(sims)}, similarity {sims.min():.3f} .. {sims.max():.3f} "
                f"(lowest at {result.band_center_hz[worst]:.0f} Hz)")
+    if result.alignment_uncertain:
+        typer.echo("uncertain yes: another global delay fits the pair as well, within "
+                   "single-precision rounding (alignment_uncertain)")
 
 
 def _print_p862(result) -> None:

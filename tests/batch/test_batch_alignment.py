@@ -61,3 +61,33 @@ def test_score_many_passes_the_alignment_to_the_scorer(tmp_path):
     list(score_many(pairs, jobs=1, alignment="stable", _scorer=scorer))
     list(score_many(pairs, jobs=1, _scorer=scorer))
     assert seen == ["stable", "reference"]
+
+
+def test_batch_reports_an_uncertain_visqol_alignment(tmp_path, monkeypatch):
+    """Score.alignment_uncertain (a long ViSQOL pair whose global lag is a near-tie) has
+    its own column, next to reference_unstable."""
+    import dataclasses
+
+    import numpy as np
+
+    from perceptq.cli import batch as cli_batch
+    from perceptq.result import Score
+
+    def scorer(reference, degraded, *, mode="auto", metric="p862"):
+        empty = np.zeros(0)
+        s = Score(3.0, 0.8, "audio", 48000, "Bad", (), empty, empty, empty, metric="visqol")
+        return dataclasses.replace(s, alignment_uncertain=degraded.endswith("b.wav"))
+
+    for name in ("r", "a", "b"):
+        (tmp_path / f"{name}.wav").write_text("")
+    (tmp_path / "pairs.csv").write_text("reference,degraded\nr.wav,a.wav\nr.wav,b.wav\n")
+    monkeypatch.setattr(cli_batch, "_SCORER", scorer)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["batch", "--manifest", str(tmp_path / "pairs.csv"), "-o",
+                                   str(out), "--jobs", "1", "--quiet", "--metric", "visqol"])
+    assert res.exit_code == 0, res.output
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    got = {Path(r["degraded"]).name: (r["alignment_uncertain"], r["reference_unstable"])
+           for r in rows}
+    assert got == {"a.wav": ("False", "False"), "b.wav": ("True", "False")}

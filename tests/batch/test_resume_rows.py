@@ -141,3 +141,38 @@ def test_plan_resume_prefers_ok_rows_and_retries_errors():
     assert plan.keep == [ok, other]  # the ok row, then the row no input row names
     assert plan.todo == [spec, spec]  # one retry of the error row, one never scored
     assert plan.retried == 1 and plan.stray == [other]
+
+
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "parquet"])
+def test_resume_takes_a_table_written_before_newer_columns(tmp_path, fake, ext):
+    """An output written by an earlier perceptq (without columns added since, e.g.
+    alignment_uncertain) is resumed: its rows are kept with those columns empty; a table
+    lacking a manifest column is still refused."""
+    from perceptq.batch.table import ResultWriter
+
+    pair_files(tmp_path, "a", "3.0")
+    pair_files(tmp_path, "b", "4.0")
+    pairs = manifest(tmp_path / "pairs.csv", ["a_ref.wav,a_deg.wav,1", "b_ref.wav,b_deg.wav,1"])
+    full = tmp_path / f"full.{ext}"
+    assert invoke("--manifest", pairs, "-o", full).exit_code == 0
+    rows = read_results(full).to_dict("records")
+    older_columns = [c for c in rows[0] if c not in ("alignment_uncertain", "reference_unstable")]
+    out = tmp_path / f"old.{ext}"
+    with ResultWriter(out, older_columns) as writer:  # as an earlier version wrote it
+        writer.write({c: rows[0][c] for c in older_columns})
+    CALLS.clear()
+    result = invoke("--manifest", pairs, "-o", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert CALLS == ["b_deg.wav"]  # a's row was kept, only b was scored
+    table = read_results(out)
+    assert list(table.columns) == list(rows[0])
+    kept = table[table["degraded"] == "a_deg.wav"].iloc[0]
+    new = table[table["degraded"] == "b_deg.wav"].iloc[0]
+    assert kept["mos"] == pytest.approx(3.0) and kept["alignment_uncertain"] in (None, "")
+    assert str(new["alignment_uncertain"]) == "False"
+
+    no_run = tmp_path / f"norun.{ext}"
+    with ResultWriter(no_run, [c for c in older_columns if c != "run"]) as writer:
+        writer.write({c: rows[0][c] for c in older_columns if c != "run"})
+    result = invoke("--manifest", pairs, "-o", no_run, "--resume")
+    assert result.exit_code == 2 and "columns differ" in result.stderr

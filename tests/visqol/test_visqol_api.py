@@ -181,3 +181,19 @@ def test_files_at_different_rates_are_both_resampled(tmp_path):
     assert s.mode == "audio" and s.degraded_info.original_sample_rate == 32000
     assert any("32000 Hz to 48000 Hz" in w for w in s.warnings)
     assert 3.0 < s.mos <= 5.0
+
+
+def test_cli_score_says_when_the_visqol_alignment_is_uncertain(speech_pair, monkeypatch):
+    import dataclasses
+
+    from perceptq.cli import score as cli_score
+
+    ref, deg = map(str, speech_pair)
+    res = runner.invoke(app, ["score", ref, deg, "--metric", "visqol"])
+    assert res.exit_code == 0 and "uncertain" not in res.stdout
+    real = perceptq.score(ref, deg, metric="visqol")
+    monkeypatch.setattr(cli_score.api, "score",
+                        lambda *a, **k: dataclasses.replace(real, alignment_uncertain=True))
+    res = runner.invoke(app, ["score", ref, deg, "--metric", "visqol"])
+    assert res.exit_code == 0
+    assert "uncertain yes" in res.stdout and "(alignment_uncertain)" in res.stdout
