@@ -1,4 +1,5 @@
-"""The numba kernel of the audio wing: second-order-section IIR filtering.
+"""The numba kernels of the audio wing: second-order-section IIR filtering, and one-pass
+statistics of the original samples (peaks, clipped plateaus, channel differences).
 
 Pure: contiguous float64 arrays in, arrays out; no validation (see :mod:`perceptq.audio.filters`).
 Kept small, so that compiling it the first time ever stays quick.
@@ -38,3 +39,78 @@ def _sos_kernel(x, sos, zi):
             v = w
         y[n] = v
     return y
+
+
+@njit(cache=True)
+def _sample_stats_kernel(b, tolerance):
+    """One pass over a block of original samples ``b`` (n, channels).
+
+    Returns (peak, plateau, beyond, spread, energy, difference): the largest magnitude;
+    how many samples belong to runs of two or more consecutive samples whose magnitude
+    (the largest over the channels) is within ``tolerance`` (relative) of that peak; how
+    many sample values exceed 1.0 in magnitude; the largest difference of a channel from
+    the first; the sum of squares of the samples; and the sum of squares of the channels'
+    deviations from their mean (both summed sample by sample, 0 for one channel).
+    """
+    n, channels = b.shape
+    mag = np.empty(n)
+    peak, spread, energy, difference = 0.0, 0.0, 0.0, 0.0
+    beyond = 0
+    for i in range(n):
+        m, total = 0.0, 0.0
+        for c in range(channels):
+            v = b[i, c]
+            a = abs(v)
+            if a > m:
+                m = a
+            if a > 1.0:
+                beyond += 1
+            total += v
+        mag[i] = m
+        if m > peak:
+            peak = m
+        if channels > 1:
+            mean = total / channels
+            first = b[i, 0]
+            for c in range(channels):
+                v = b[i, c]
+                energy += v * v
+                d = v - mean
+                difference += d * d
+                s = abs(v - first)
+                if s > spread:
+                    spread = s
+    plateau = 0
+    if peak > 0:
+        level = peak * (1.0 - tolerance)
+        run = 0
+        for i in range(n + 1):
+            if i < n and mag[i] >= level:
+                run += 1
+            else:
+                if run >= 2:
+                    plateau += run
+                run = 0
+    return peak, plateau, beyond, spread, energy, difference
+
+
+@njit(cache=True)
+def _runs_of_three_kernel(b, level, run):
+    """Samples of ``b`` (n, channels) that end a run of three or more consecutive samples
+    whose magnitude (largest over the channels) is ``level`` or more; ``run`` is the length
+    of the run the previous block ended with. Returns (count, run at the end of ``b``)."""
+    n, channels = b.shape
+    count = 0
+    for i in range(n):
+        m = 0.0
+        for c in range(channels):
+            a = abs(b[i, c])
+            if a > m:
+                m = a
+        if m >= level:
+            run += 1
+            if run >= 3:
+                count += 1
+        else:
+            run = 0
+    return count, run

@@ -186,12 +186,13 @@ def _peak_runs_fraction(x: NDArray[np.float64], peak: float) -> float:
 def _peak_runs(blocks: Iterator[NDArray[np.float64]], peak: float) -> int:
     """Samples that end a run of >= 3 consecutive samples at (within 0.1 % of) ``peak``,
     over consecutive blocks of magnitudes (or of samples, (n,) or (n, channels))."""
-    count, tail = 0, np.zeros(0, dtype=bool)
+    from perceptq.audio._kernels import _runs_of_three_kernel
+
+    count, run = 0, 0
     for b in blocks:
-        mag = np.abs(b) if b.ndim == 1 else np.abs(b).max(axis=1)
-        at = np.concatenate((tail, mag >= 0.999 * peak))
-        count += int(np.count_nonzero(at[:-2] & at[1:-1] & at[2:]))
-        tail = at[-2:]
+        two_d = np.ascontiguousarray(b.reshape(b.shape[0], -1), dtype=np.float64)
+        found, run = _runs_of_three_kernel(two_d, 0.999 * peak, run)
+        count += found
     return count
 
 

@@ -90,22 +90,20 @@ class ClipStats:
     @classmethod
     def of(cls, blocks: Iterator[NDArray[np.float64]]) -> ClipStats:
         """Measure blocks of original samples, shape (n,) or (n, channels)."""
+        from perceptq.audio._kernels import _sample_stats_kernel
+
         peaks, counts, n, beyond, spread = [], [], 0, 0, 0.0
         energy = difference = 0.0
         for b in blocks:
-            a = np.abs(b)
-            mag = a if b.ndim == 1 else a.max(axis=1)
-            if mag.size == 0:
+            if b.shape[0] == 0:
                 continue
-            peak = float(mag.max())
+            two_d = np.ascontiguousarray(b.reshape(b.shape[0], -1), dtype=np.float64)
+            peak, plateau, over, sp, en, di = _sample_stats_kernel(two_d, CEILING_TOLERANCE)
             peaks.append(peak)
-            counts.append(ceiling_runs(mag, peak * (1.0 - CEILING_TOLERANCE)) if peak > 0 else 0)
-            n += mag.shape[0]
-            beyond += int(np.count_nonzero(a > 1.0)) if peak > 1.0 else 0
-            if b.ndim == 2 and b.shape[1] > 1:
-                spread = max(spread, float(np.max(np.abs(b - b[:, :1]))))
-                energy += float(np.sum(np.square(b)))
-                difference += float(np.sum(np.square(b - b.mean(axis=1, keepdims=True))))
+            counts.append(plateau)
+            n += b.shape[0]
+            beyond += over
+            spread, energy, difference = max(spread, sp), energy + en, difference + di
         return cls(peaks, counts, n, beyond, spread, energy, difference)
 
     @property
