@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from perceptq.audio import filters
 from perceptq.audio.io import MAX_ABS_SAMPLE
+from perceptq.audio.quantile import percentile
 from perceptq.errors import InvalidAudioError, NoSpeechError
 
 #: Frame length of the activity measure, seconds.
@@ -93,7 +94,7 @@ class Activity:
         """98th minus 10th percentile of the frame levels, dB."""
         if self.levels_db.size == 0:
             return 0.0
-        hi, lo = np.percentile(self.levels_db, [98, 10])
+        hi, lo = percentile(self.levels_db, 98), percentile(self.levels_db, 10)
         return float(hi - lo)
 
 
@@ -123,7 +124,7 @@ def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: 
     power = np.concatenate(parts) if parts else np.zeros(0)
     levels = 10 * np.log10(np.maximum(power, 1e-30))
     if levels.size:
-        floor = np.percentile(levels, 10)
+        floor = percentile(levels, 10)
         threshold = max(levels.max() - ACTIVE_RANGE_DB, floor + ACTIVE_ABOVE_FLOOR_DB, SILENCE_DB)
         active = levels > threshold
     else:

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from perceptq.audio import filters
+from perceptq.audio.quantile import percentile
 from perceptq.recording import match as reference_match
 from perceptq.result import Utterance
 
@@ -111,7 +112,7 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     d = _blocks(_band(al, fs), bs)
     r_db = 10 * np.log10(r + 1e-20)
     d_db = 10 * np.log10(d + 1e-20)
-    loud = np.percentile(r_db, 99) if r_db.size else 0.0
+    loud = percentile(r_db, 99) if r_db.size else 0.0
     speech = r_db > loud - SPEECH_DB
     pause = r_db < loud - PAUSE_DB
     m.ref_speech += float(r[speech].sum())

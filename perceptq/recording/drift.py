@@ -21,6 +21,7 @@ import soxr
 from numpy.fft import irfft, rfft  # scipy.fft's pocketfft (bit-identical), cheaper to import
 from numpy.typing import NDArray
 
+from perceptq.audio.quantile import percentile
 from perceptq.audio.source import READ_BLOCK, Source
 from perceptq.errors import AlignmentError
 
@@ -76,7 +77,7 @@ def log_envelope(energy: NDArray[np.float64]) -> NDArray[np.float64]:
     db = 10.0 * np.log10(energy + 1e-20)
     if db.size == 0:
         return db
-    return np.maximum(db, np.percentile(db, 99) - ENV_RANGE_DB)
+    return np.maximum(db, percentile(db, 99) - ENV_RANGE_DB)
 
 
 def _correlate_valid(x: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from perceptq.audio.quantile import percentile
 from perceptq.audio.source import Source
 from perceptq.errors import AlignmentError, InvalidAudioError, NoSpeechError
 from perceptq.recording import diagnostics, drift
@@ -118,7 +119,7 @@ def alignment_hold(ref: NDArray[np.float64], rec: Source, ref_energy: NDArray[np
     fs = rec.fs
     bs = drift.block_size(fs)
     db = drift.log_envelope(ref_energy)
-    active = np.flatnonzero(db > np.percentile(db, 99) - CHECK_SPEECH_DB) if db.size else db
+    active = np.flatnonzero(db > percentile(db, 99) - CHECK_SPEECH_DB) if db.size else db
     if active.size == 0:
         return 0.0, offset, k
     speech = np.zeros(db.shape[0], dtype=bool)

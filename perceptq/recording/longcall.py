@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from perceptq.audio.quantile import percentile
 from perceptq.audio.source import Source
 from perceptq.errors import AlignmentError, InvalidAudioError, NoSpeechError
 from perceptq.recording import diagnostics, drift, timeline
@@ -58,7 +59,7 @@ def _speech_runs(energy: NDArray[np.float64], fs: int) -> list[list[int]]:
     db = drift.log_envelope(energy)
     if db.size == 0:
         return []
-    speech = db > np.percentile(db, 99) - SPEECH_RANGE_DB
+    speech = db > percentile(db, 99) - SPEECH_RANGE_DB
     d = np.diff(np.concatenate(([0], speech.astype(np.int8), [0])))
     runs = [[int(s), int(e)] for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1),
                                               strict=True)]

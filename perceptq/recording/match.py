@@ -28,6 +28,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from perceptq.audio.quantile import percentile
+
 #: Number of bands, their edges (Hz), frame length and hop (ms).
 BANDS, LOW_HZ, HIGH_HZ, FRAME_MS, HOP_MS = 16, 300.0, 3400.0, 32, 16
 #: Band levels are floored this many dB below each signal's loud level (99th percentile).
@@ -94,7 +96,7 @@ def band_levels(x: NDArray[np.float64], fs: int, spectrum_frames: NDArray[np.int
 
 
 def _floored(db: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.maximum(db, np.percentile(db, 99) - RANGE_DB) if db.size else db
+    return np.maximum(db, percentile(db, 99) - RANGE_DB) if db.size else db
 
 
 def sums(ref: NDArray[np.float64], aligned: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
@@ -112,7 +114,7 @@ def sums_of_levels(r: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np
     ref_total = 10.0 * np.log10(np.sum(10.0 ** (r / 10.0), axis=1))
     deg_total = 10.0 * np.log10(np.sum(10.0 ** (d / 10.0), axis=1))
     keep = ref_total > ref_total.max() - SPEECH_DB
-    keep &= deg_total >= np.percentile(deg_total, 99) - DROPOUT_DB
+    keep &= deg_total >= percentile(deg_total, 99) - DROPOUT_DB
     r, d = _floored(r)[keep], _floored(d)[keep]
     return np.stack(
         [
