@@ -50,20 +50,6 @@ READ_BLOCK = 1 << 16
 CEILING_TOLERANCE = 1e-3
 
 
-def ceiling_runs(mag: NDArray[np.float64], level: float) -> int:
-    """Number of samples of ``mag`` (>= 0) at ``level`` or above that belong to runs of at
-    least two consecutive such samples (clipped plateaus; a lone peak sample does not count).
-    """
-    at = mag >= level
-    if not at.any():
-        return 0
-    pair = at[1:] & at[:-1]
-    member = np.zeros(at.shape[0], dtype=bool)
-    member[1:] |= pair
-    member[:-1] |= pair
-    return int(np.count_nonzero(member))
-
-
 @dataclass
 class ClipStats:
     """Statistics of the original samples: per-block peaks and plateau counts (clipping),

@@ -9,7 +9,21 @@ import pytest
 
 from perceptq.audio import checks, preprocess
 from perceptq.audio.io import Audio
-from perceptq.audio.source import CEILING_TOLERANCE, ClipStats, ceiling_runs
+from perceptq.audio.source import CEILING_TOLERANCE, ClipStats
+
+
+def ceiling_runs(mag: np.ndarray, level: float) -> int:
+    """Number of samples of ``mag`` (>= 0) at ``level`` or above that belong to runs of at
+    least two consecutive such samples (clipped plateaus; a lone peak sample does not count).
+    """
+    at = mag >= level
+    if not at.any():
+        return 0
+    pair = at[1:] & at[:-1]
+    member = np.zeros(at.shape[0], dtype=bool)
+    member[1:] |= pair
+    member[:-1] |= pair
+    return int(np.count_nonzero(member))
 
 
 def _clipped(rng, n: int, channels: int) -> np.ndarray:
