@@ -31,7 +31,7 @@ import soundfile as sf
 import soxr
 
 from perceptq import score
-from perceptq.network import rtp
+from perceptq.network import calls, rtp
 from perceptq.network import transport as emodel_network
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def loss_mask(n: int, percent: float, bursty: bool, rng: np.random.Generator) ->
 def run_condition(audio: np.ndarray, ref: Path, lost: np.ndarray, tmp: Path) -> dict:
     packets = [p for p, gone in zip(rtp.g711_call(audio), lost, strict=True) if not gone]
     cap = rtp.write_capture(tmp / "call.pcap", packets)
-    report = rtp.analyse_capture(cap)
+    report = calls.analyse_calls(cap, keep_packets=True)
     (stream,) = report.streams
     key = (stream.ssrc, stream.src, stream.dst)
     out = {

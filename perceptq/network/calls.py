@@ -128,7 +128,7 @@ class CallReport:
     frames: int = 0
 
     def law(self, stats: Any, payload_types: Any = None) -> str | None:
-        """G.711 law of a stream, or None (as :class:`perceptq.network.rtp.CaptureReport`)."""
+        """G.711 law of a stream, or None (what :func:`perceptq.network.rtp.extract_audio` asks)."""
         codec = self.codecs.get((stats.ssrc, stats.src, stats.dst))
         return codec.law if codec else None
 
@@ -342,6 +342,7 @@ def _stream(
             delay_ms=res.delay_ms,
             packet_ms=ptime,
             mode_kbps=mode_kbps,
+            payload_type=pt,
         )
         res.r, res.mos, res.rating = rating.r, rating.mos, rating.scale
         res.category = category_of(rating.mos) if not math.isnan(rating.mos) else ""

@@ -107,10 +107,13 @@ def rate_stream(
     delay_ms: float,
     packet_ms: float | None,
     mode_kbps: float | None = None,
+    payload_type: int | None = None,
 ) -> Rating:
-    """Rate one direction of a call with the E-model that fits its codec's band."""
+    """Rate one direction of a call with the E-model that fits its codec's band
+    (``payload_type`` names the stream's payload number when its codec is unknown)."""
     if codec is None:
-        return Rating(note="unknown payload type: give --payload-type N=codec")
+        pt = "N" if payload_type is None else str(payload_type)
+        return Rating(note=f"unknown payload type {pt}: give --payload-type {pt}=codec")
     if math.isnan(jitter_ms):
         return Rating(note=f"{codec.name}: RTP clock rate unknown, no jitter; not rated")
     pkt = None if packet_ms is None or math.isnan(packet_ms) else packet_ms

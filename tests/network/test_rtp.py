@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from perceptq.network import g711, rtp
+from perceptq.network import calls, g711, rtp
 from perceptq.network import transport as emodel_network
 
 HERE = Path(__file__).parent
@@ -112,7 +112,7 @@ def independent_jitter(arrival_s, rtp_ts, clock=FS) -> tuple[float, float]:
     return 1000 * np.mean(history) / clock, 1000 * np.max(history) / clock
 
 
-def only_stream(report: rtp.CaptureReport) -> rtp.StreamStats:
+def only_stream(report: calls.CallReport) -> calls.StreamResult:
     assert len(report.streams) == 1, report.notes
     return report.streams[0]
 
@@ -125,7 +125,7 @@ def test_clean_stream_with_wraps(tmp_path):
     cap = write_capture(
         tmp_path / "clean.pcap", call.frames(range(call.n), 0.02 * np.arange(call.n))
     )
-    s = only_stream(rtp.analyse_capture(cap))
+    s = only_stream(calls.analyse_calls(cap))
     assert (s.packets, s.expected, s.lost, s.duplicates, s.reordered) == (call.n, call.n, 0, 0, 0)
     assert s.loss_pct == 0 and s.burst_ratio == 1.0
     assert s.jitter_ms < 1e-6  # timestamps step exactly with arrival times
@@ -159,7 +159,7 @@ def test_loss_and_burst_ratio_match_an_independent_count(tmp_path, bursty):
     lost[0] = lost[-1] = False  # edge losses are invisible to any receiver
     keep = np.flatnonzero(~lost)
     cap = write_capture(tmp_path / "loss.pcap", call.frames(keep, 0.02 * keep))
-    s = only_stream(rtp.analyse_capture(cap))
+    s = only_stream(calls.analyse_calls(cap))
     assert s.expected == call.n and s.packets == keep.size and s.lost == int(lost.sum())
     np.testing.assert_allclose(s.loss_pct, 100 * lost.mean(), rtol=RTOL)
     np.testing.assert_allclose(s.burst_ratio, independent_burst_ratio(lost), rtol=RTOL)
@@ -178,7 +178,7 @@ def test_jitter_matches_rfc3550_computed_here(tmp_path):
     arrival = np.round(arrival * 1e6) / 1e6  # pcap keeps microseconds
     order = np.argsort(arrival, kind="stable")  # late packets overtake: reordering
     cap = write_capture(tmp_path / "jitter.pcap", call.frames(order, arrival[order]))
-    s = only_stream(rtp.analyse_capture(cap))
+    s = only_stream(calls.analyse_calls(cap))
     ts = call.ts0 + order * PKT  # unwrapped RTP timestamps in arrival order
     mean_ms, max_ms = independent_jitter(arrival[order], ts)
     np.testing.assert_allclose([s.jitter_ms, s.jitter_max_ms], [mean_ms, max_ms], rtol=1e-6)
@@ -197,7 +197,7 @@ def test_duplicates_and_reordering_do_not_count_as_loss(tmp_path):
     order = order + dup  # duplicates arrive at the end
     arrival = 0.02 * np.arange(len(order))
     cap = write_capture(tmp_path / "dup.pcap", call.frames(order, arrival))
-    report = rtp.analyse_capture(cap)
+    report = calls.analyse_calls(cap, keep_packets=True)
     s = only_stream(report)
     assert (s.packets, s.expected, s.lost, s.duplicates) == (call.n, call.n, 0, len(dup))
     assert s.reordered == len(range(10, call.n - 2, 17))
@@ -215,7 +215,7 @@ def test_extracted_audio_equals_encoded_audio_where_nothing_was_lost(tmp_path, l
     lost[[20, 21, 22, 60, 90]] = True
     keep = np.flatnonzero(~lost)
     cap = write_capture(tmp_path / f"x.{fmt}", call.frames(keep, 0.02 * keep), fmt=fmt)
-    report = rtp.analyse_capture(cap)
+    report = calls.analyse_calls(cap, keep_packets=True)
     s = only_stream(report)
     assert s.codec == ("PCMU" if law == "ulaw" else "PCMA")
     decoded = g711.decode(call.codes, law)  # (n, PKT)
@@ -257,10 +257,10 @@ def test_rtp_is_found_among_other_traffic(tmp_path):
         key=lambda f: f[0],
     )
     cap = write_capture(tmp_path / "mixed.pcap", frames)
-    s = only_stream(rtp.analyse_capture(cap))
+    s = only_stream(calls.analyse_calls(cap))
     assert s.packets == call.n and s.lost == 0
-    assert only_stream(rtp.analyse_capture(cap, ports={40002})).packets == call.n
-    report = rtp.analyse_capture(cap, ports={7078})
+    assert only_stream(calls.analyse_calls(cap, ports={40002})).packets == call.n
+    report = calls.analyse_calls(cap, ports={7078})
     assert not report.streams and "no RTP stream found" in report.notes[-1]
 
 
@@ -268,10 +268,10 @@ def test_dynamic_payload_type_needs_a_mapping(tmp_path):
     call = Call()
     call.pt = 96
     cap = write_capture(tmp_path / "dyn.pcap", call.frames(range(call.n), 0.02 * np.arange(call.n)))
-    s = only_stream(rtp.analyse_capture(cap))
+    s = only_stream(calls.analyse_calls(cap))
     assert math.isnan(s.mos) and "--payload-type 96=codec" in s.note
     pt_map = dict([rtp.parse_payload_type("96=pcmu")])
-    s = only_stream(rtp.analyse_capture(cap, payload_types=pt_map))
+    s = only_stream(calls.analyse_calls(cap, payload_types=pt_map))
     assert s.codec == "PCMU" and s.mos > 4
     with pytest.raises(rtp.CaptureError, match="unknown codec 'opus'"):
         rtp.parse_payload_type("97=opus/48000")
@@ -282,22 +282,24 @@ def test_dynamic_payload_type_needs_a_mapping(tmp_path):
 def test_stream_with_too_few_packets_is_reported(tmp_path):
     call = Call()
     cap = write_capture(tmp_path / "short.pcap", call.frames(range(4), 0.02 * np.arange(4)))
-    report = rtp.analyse_capture(cap)
+    report = calls.analyse_calls(cap, min_packets=10)
     assert not report.streams
-    assert "has only 4 packet(s), need at least 10" in report.notes[-1]
+    assert any("has only 4 packet(s), need at least 10; skipped" in n for n in report.notes)
+    noted = only_stream(calls.analyse_calls(cap))  # by default reported, with a note
+    assert noted.packets == 4 and "4 packet(s); loss and jitter say little" in noted.note
 
 
 def test_malformed_captures_give_clear_errors(tmp_path):
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(b"")
     with pytest.raises(rtp.CaptureError, match=r"empty\.pcap: file is empty"):
-        rtp.analyse_capture(empty)
+        calls.analyse_calls(empty)
     text = tmp_path / "notes.pcap"
     text.write_text("hello, this is not a capture\n")
     with pytest.raises(rtp.CaptureError, match="not a pcap or pcapng capture"):
-        rtp.analyse_capture(text)
+        calls.analyse_calls(text)
     with pytest.raises(rtp.CaptureError, match="cannot open"):
-        rtp.analyse_capture(tmp_path / "missing.pcap")
+        calls.analyse_calls(tmp_path / "missing.pcap")
     call = Call()
     for fmt in ("pcap", "pcapng"):
         cap = write_capture(
@@ -305,13 +307,13 @@ def test_malformed_captures_give_clear_errors(tmp_path):
         )
         data = cap.read_bytes()
         cap.write_bytes(data[: len(data) - 100])
-        report = rtp.analyse_capture(cap)
+        report = calls.analyse_calls(cap)
         assert report.streams and report.streams[0].packets >= call.n - 2
         assert any("truncated" in n for n in report.notes), report.notes
         header_only = tmp_path / f"hdr.{fmt}"
         header_only.write_bytes(data[:10])
         with pytest.raises(rtp.CaptureError, match="hdr"):
-            rtp.analyse_capture(header_only)
+            calls.analyse_calls(header_only)
 
 
 # --- network and perceptual MOS together ---------------------------------------------------
@@ -330,7 +332,7 @@ def test_network_and_perceptual_mos_both_fall_as_loss_rises(tmp_path):
         lost[order[: round(fraction * call.n)]] = True  # nested loss sets
         keep = np.flatnonzero(~lost)
         cap = write_capture(tmp_path / f"loss{fraction}.pcap", call.frames(keep, 0.02 * keep))
-        report = rtp.analyse_capture(cap)
+        report = calls.analyse_calls(cap, keep_packets=True)
         s = only_stream(report)
         assert s.lost == lost.sum()
         wav = rtp.extract_audio(report, tmp_path / f"x{fraction}")[(s.ssrc, s.src, s.dst)]
@@ -430,7 +432,7 @@ def test_written_calls_read_back_over_ipv4_and_ipv6(tmp_path, src, dst):
     packets = rtp.g711_call(audio, law="alaw", src=src, dst=dst, seq0=65530)
     del packets[50]
     cap = rtp.write_capture(tmp_path / "call.pcapng", packets, fmt="pcapng")
-    report = rtp.analyse_capture(cap)
+    report = calls.analyse_calls(cap, keep_packets=True)
     s = only_stream(report)
     assert (s.src, s.dst, s.codec, s.lost, s.packets) == (src, dst, "PCMA", 1, len(packets))
     decoded = rtp.decode_g711(report.packets[(s.ssrc, s.src, s.dst)], "alaw").reshape(-1, PKT)
@@ -491,7 +493,7 @@ def test_linux_cooked_and_vlan_tagged_captures(tmp_path):
             tagged = f[:12] + b"\x81\x00\x00\x64" + f[12:]  # 802.1Q tag, VLAN 100
             writer.writepkt(tagged, ts=p.time)
     for cap in (sll, vlan):
-        s = only_stream(rtp.analyse_capture(cap))
+        s = only_stream(calls.analyse_calls(cap))
         assert (s.packets, s.lost, s.src, s.codec) == (40, 0, "10.1.1.1:5004", "PCMU")
 
 
