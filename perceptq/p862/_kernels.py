@@ -252,16 +252,55 @@ def _vad_kernel(x, ds, min_speech, join_speech):
 
 
 @njit(cache=True)
-def _delay_histogram_kernel(corr, half_width, counts):
-    """Delay histogram of correlation windows, read after prefixes of them (§8.3, §9.2).
+def _window_peaks_kernel(corr, reverse):
+    """What each correlation window adds to a delay histogram (§8.3, §9.2).
 
-    ``corr`` (n_windows, na) holds |circular cross-correlation| per window. Window by
-    window and peak by peak, each lag above 0.99 x the window's maximum v adds v**0.125
-    spread by a triangle of half-width ``half_width`` (circularly) and adds v**0.125 to the
-    total. After the first ``counts[i]`` windows (ascending) the histogram's first maximum
-    k and its share of the total are recorded. Returns (k (n,), share (n,)).
+    ``corr`` (n_windows, na) holds |circular cross-correlation| per window, taken in
+    reverse row order when ``reverse``. A window whose maximum is v contributes
+    v' = 0.99 v: every lag k whose value exceeds v' gets v'**0.125. Returns, in window
+    order, (offsets (n + 1,), lags, inc (n,)): the lags of window w, ascending, are
+    ``lags[offsets[w]:offsets[w + 1]]`` and each of them adds ``inc[w]``.
     """
     nwin, na = corr.shape
+    thr = np.zeros(nwin)
+    inc = np.zeros(nwin)
+    offsets = np.zeros(nwin + 1, dtype=np.int64)
+    for w in range(nwin):
+        row = nwin - 1 - w if reverse else w
+        vmax = 0.0
+        for k in range(na):
+            if corr[row, k] > vmax:
+                vmax = corr[row, k]
+        v = 0.99 * vmax
+        thr[w] = v
+        inc[w] = v**0.125
+        m = 0
+        for k in range(na):
+            if corr[row, k] > v:
+                m += 1
+        offsets[w + 1] = offsets[w] + m
+    lags = np.empty(offsets[nwin], dtype=np.int64)
+    for w in range(nwin):
+        row = nwin - 1 - w if reverse else w
+        j = offsets[w]
+        for k in range(na):
+            if corr[row, k] > thr[w]:
+                lags[j] = k
+                j += 1
+    return offsets, lags, inc
+
+
+@njit(cache=True)
+def _delay_histogram_kernel(rows, offsets, lags, inc, na, half_width, counts):
+    """Delay histogram of correlation windows, read after prefixes of them (§8.3, §9.2).
+
+    Window ``rows[w]`` of the peaks ``offsets, lags, inc`` (:func:`_window_peaks_kernel`)
+    is the w-th window. Window by window and lag by lag, each lag adds its ``inc`` spread
+    by a triangle of half-width ``half_width`` (circularly over ``na`` lags) and adds it to
+    the total. After the first ``counts[i]`` windows (ascending) the histogram's first
+    maximum k and its share of the total are recorded. Returns (k (n,), share (n,)).
+    """
+    nwin = rows.shape[0]
     hist = np.zeros(na)
     total = 0.0
     ks = np.zeros(counts.shape[0], dtype=np.int64)
@@ -276,17 +315,12 @@ def _delay_histogram_kernel(corr, half_width, counts):
             c += 1
         if w == nwin or c == counts.shape[0]:
             break
-        vmax = 0.0
-        for k in range(na):
-            if corr[w, k] > vmax:
-                vmax = corr[w, k]
-        v = 0.99 * vmax
-        inc = v**0.125
-        for k in range(na):
-            if corr[w, k] > v:
-                total += inc
-                for j in range(-half_width + 1, half_width):
-                    hist[(k + j) % na] += inc * (1.0 - abs(j) / half_width)
+        r = rows[w]
+        for j in range(offsets[r], offsets[r + 1]):
+            k = lags[j]
+            total += inc[r]
+            for i in range(-half_width + 1, half_width):
+                hist[(k + i) % na] += inc[r] * (1.0 - abs(i) / half_width)
     return ks, shares
 
 

@@ -17,7 +17,7 @@ from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its
 from numpy.typing import NDArray
 
 from perceptq.p862 import tables
-from perceptq.p862._kernels import _delay_histogram_kernel, _vad_kernel
+from perceptq.p862._kernels import _delay_histogram_kernel, _vad_kernel, _window_peaks_kernel
 from perceptq.p862.config import (
     JOIN_SPEECH_BLOCKS,
     MIN_SPEECH_BLOCKS,
@@ -49,14 +49,59 @@ class Utterances:
         return len(self.start)
 
 
+@dataclass
+class WindowPeaks:
+    """What each fine-delay window of one pair and one window shape adds to a delay
+    histogram (:func:`perceptq.p862._kernels._window_peaks_kernel`), kept by window
+    position so that a window the alignment visits again is transformed only once.
+
+    The break-point searches go over windows that the utterance's fine delay already
+    used, and search an utterance again after each split: about a quarter of all windows
+    are visits again. ``keys`` (sorted) are ``startr * 2**32 + startd``; ``rows[i]`` is
+    the peak row of ``keys[i]`` in ``offsets, lags, inc``.
+    """
+
+    keys: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    offsets: NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
+    lags: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    inc: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+    def find(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Peak row of each key, -1 where not yet known."""
+        at = np.searchsorted(self.keys, keys)
+        at[at == self.keys.shape[0]] = 0
+        known = self.keys.shape[0] > 0
+        hit = (self.keys[at] == keys) if known else np.zeros(keys.shape[0], bool)
+        return np.where(hit, self.rows[at] if known else -1, -1)
+
+    def add(self, keys: NDArray[np.int64], offsets: NDArray[np.int64],
+            lags: NDArray[np.int64], inc: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Store the peaks of new windows ``keys``; returns their rows."""
+        first = self.inc.shape[0]
+        new_rows = np.arange(first, first + keys.shape[0])
+        self.offsets = np.concatenate((self.offsets, offsets[1:] + self.offsets[-1]))
+        self.lags = np.concatenate((self.lags, lags))
+        self.inc = np.concatenate((self.inc, inc))
+        keys = np.concatenate((self.keys, keys))
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.rows = np.concatenate((self.rows, new_rows))[order]
+        return new_rows
+
+
 @dataclass(frozen=True)
 class Signal:
-    """An alignment signal: pre-filtered padded buffer with its VAD."""
+    """An alignment signal: pre-filtered padded buffer with its VAD.
+
+    ``peaks``: on the degraded signal of a pair, the fine-delay windows computed against
+    the pair's reference so far, per window shape (:class:`WindowPeaks`)."""
 
     x: NDArray[np.float64]
     n_padded: int
     vad: NDArray[np.float64]
     log_vad: NDArray[np.float64]
+    peaks: dict[bytes, WindowPeaks] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _prepared(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> NDArray[np.float64]:
@@ -208,12 +253,11 @@ def _correlation_windows(
     ref_x: NDArray[np.float64], deg_x: NDArray[np.float64], startr: NDArray, startd: NDArray,
     win: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """|circular cross-correlation| of NA-sample windows weighted by ``win``, one row each.
-
-    Window starts advance in equal steps, so both window sets are strided views.
-    """
-    if startr.shape[0] > 1 and startr[1] < startr[0]:  # backward sequence: compute forwards
-        return _correlation_windows(ref_x, deg_x, startr[::-1], startd[::-1], win)[::-1]
+    """|circular cross-correlation| of NA-sample windows weighted by ``win``, one row each,
+    for window starts advancing (or, reversed, receding) in equal steps: both window
+    sets are strided views. Rows come in ascending start order."""
+    if startr.shape[0] > 1 and startr[1] < startr[0]:
+        startr, startd = startr[::-1], startd[::-1]
     na = win.shape[0]
     step = int(startr[1] - startr[0]) if startr.shape[0] > 1 else na
     n = startr.shape[0]
@@ -229,6 +273,28 @@ def _correlation_windows(
     spec *= frames(deg_x, int(startd[0]))
     y = fft.irfft(spec, na, axis=1)
     return np.abs(y, out=y)
+
+
+def _runs(index: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    """``index`` (ascending) cut into runs of consecutive values."""
+    return np.split(index, np.flatnonzero(np.diff(index) != 1) + 1)
+
+
+def window_peaks(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
+                 win: NDArray[np.float64]) -> tuple[WindowPeaks, NDArray[np.int64]]:
+    """The peaks of the windows at ``startr``/``startd`` (equal steps), transforming only
+    those not seen before with this window shape: (the pair's :class:`WindowPeaks` for
+    ``win``, the row of each window)."""
+    memo = deg.peaks.setdefault(win.tobytes(), WindowPeaks())
+    keys = startr.astype(np.int64) * (1 << 32) + startd
+    rows = memo.find(keys)
+    missing = np.flatnonzero(rows < 0)
+    if missing.shape[0]:
+        backward = startr.shape[0] > 1 and startr[1] < startr[0]
+        for run in _runs(missing):
+            corr = _correlation_windows(ref.x, deg.x, startr[run], startd[run], win)
+            rows[run] = memo.add(keys[run], *_window_peaks_kernel(corr, backward))
+    return memo, rows
 
 
 @cache
@@ -317,10 +383,10 @@ def window_delays(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
     """
     if startr.shape[0] == 0:
         return [(0, 0.0)] * len(counts)
-    corr = _correlation_windows(ref.x, deg.x, startr, startd,
-                                hann(cfg.na) if win is None else win)
-    ks, shares = _delay_histogram_kernel(corr, cfg.na // 64, np.asarray(counts, dtype=np.int64))
+    memo, rows = window_peaks(ref, deg, startr, startd, hann(cfg.na) if win is None else win)
     na = cfg.na
+    ks, shares = _delay_histogram_kernel(rows, memo.offsets, memo.lags, memo.inc, na, na // 64,
+                                         np.asarray(counts, dtype=np.int64))
     return [(int(k) - na if k >= na // 2 else int(k), float(c))
             for k, c in zip(ks, shares, strict=True)]
 
