@@ -49,3 +49,57 @@ def test_accepted_runs_match_the_block_by_block_walk():
         assert align._accepted_runs(vad, lo, hi) == want
         found += len(want)
     assert found > 100  # the draws do produce accepted runs
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_window_peaks_are_the_lags_above_99_percent_of_each_maximum(reverse):
+    rng = np.random.default_rng(5)
+    corr = np.abs(rng.standard_normal((7, 64)))
+    corr[2, [3, 9]] = corr[2].max() * 2.0  # a tie of two peaks
+    corr[4] = 0.0  # nothing correlates
+    offsets, lags, inc = _kernels._window_peaks_kernel(corr, reverse)
+    rows = corr[::-1] if reverse else corr
+    for w, row in enumerate(rows):
+        v = 0.99 * row.max()
+        assert list(lags[offsets[w] : offsets[w + 1]]) == list(np.flatnonzero(row > v))
+        assert inc[w] == v**0.125
+    assert offsets[-1] == lags.shape[0]
+
+
+def test_window_delays_transform_each_window_once_and_repeat_their_answer():
+    """The kept peaks give the same (lag, confidence) as a first visit, forwards and
+    backwards, and a window seen before is not transformed again."""
+    rng = np.random.default_rng(8)
+    from perceptq.p862.config import config_for
+
+    cfg = config_for(8000)
+    n = 16000
+    src = rng.standard_normal(n + 400)
+    ref = align.Signal(src[:n].copy(), n, np.zeros(1), np.zeros(1))
+    deg = align.Signal(src[37 : n + 37].copy(), n, np.zeros(1), np.zeros(1))
+    step = cfg.na // 4
+    fwd = (np.arange(0, 30) * step + 512, np.arange(0, 30) * step + 512)
+    back = (fwd[0][::-1][:20].copy(), fwd[1][::-1][:20].copy())
+    counts = [5, 12, 20]
+    first = align.window_delays(ref, deg, *back, counts, cfg)
+    calls = []
+    real = align._correlation_windows
+
+    def counted(*args):
+        calls.append(args[2].shape[0])
+        return real(*args)
+
+    align._correlation_windows = counted
+    try:
+        fresh = align.Signal(deg.x, n, deg.vad, deg.log_vad)
+        assert align.window_delays(ref, fresh, *back, counts, cfg) == first
+        calls.clear()
+        assert align.window_delays(ref, fresh, *back, counts, cfg) == first  # all kept
+        assert calls == []
+        whole = align.window_delays(ref, fresh, *fwd, [30], cfg)  # 10 new windows
+        assert calls == [10]
+        assert whole == align.window_delays(ref, align.Signal(deg.x, n, deg.vad, deg.log_vad),
+                                            *fwd, [30], cfg)
+    finally:
+        align._correlation_windows = real
+    assert first[-1][0] == -37 and whole[0][0] == -37  # the degraded copy is 37 samples early
