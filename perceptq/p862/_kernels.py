@@ -252,6 +252,29 @@ def _vad_kernel(x, ds, min_speech, join_speech):
 
 
 @njit(cache=True)
+def _first_peaks_kernel(y, lengths):
+    """Per row of ``y`` (n, size), over its first ``lengths[i]`` values: the index of the
+    first largest value, and whether that value counts as a peak: positive and at least
+    1e-9 x the largest magnitude (at least 1) of those values (§7). Returns (index (n,),
+    found (n,))."""
+    n = y.shape[0]
+    best = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        vmax = -np.inf
+        amax = 0.0
+        for c in range(lengths[i]):
+            v = y[i, c]
+            if v > vmax:
+                vmax = v
+                best[i] = c
+            if abs(v) > amax:
+                amax = abs(v)
+        found[i] = vmax > 0 and vmax >= 1e-9 * max(1.0, amax)
+    return best, found
+
+
+@njit(cache=True)
 def _window_peaks_kernel(corr, reverse):
     """What each correlation window adds to a delay histogram (§8.3, §9.2).
 

@@ -17,7 +17,12 @@ from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its
 from numpy.typing import NDArray
 
 from perceptq.p862 import tables
-from perceptq.p862._kernels import _delay_histogram_kernel, _vad_kernel, _window_peaks_kernel
+from perceptq.p862._kernels import (
+    _delay_histogram_kernel,
+    _first_peaks_kernel,
+    _vad_kernel,
+    _window_peaks_kernel,
+)
 from perceptq.p862.config import (
     JOIN_SPEECH_BLOCKS,
     MIN_SPEECH_BLOCKS,
@@ -177,12 +182,7 @@ def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
     y, todo, lengths = _xcorr_rows(pairs)
     if not todo:
         return lags
-    inside = np.arange(y.shape[1])[None, :] < lengths[:, None]
-    top = np.where(inside, y, -np.inf)
-    best = np.argmax(top, axis=1)  # first occurrence of the maximum
-    vmax = top[np.arange(len(todo)), best]
-    floor = 1e-9 * np.maximum(1.0, np.where(inside, np.abs(y), 0.0).max(axis=1))
-    found = (vmax > 0) & (vmax >= floor)
+    best, found = _first_peaks_kernel(y, lengths)
     for row, i in enumerate(todo):
         if found[row]:
             lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)

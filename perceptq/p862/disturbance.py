@@ -55,24 +55,25 @@ def skip_repeated_frames(fd, fa, utt: Utterances, stop_frame: int, cfg: ModelCon
 
 
 def bad_intervals(fd: NDArray[np.float64], stop_frame: int) -> list[tuple[int, int]]:
-    """Runs [first, end) of smeared bad frames worth re-aligning (§13.2-§13.3)."""
+    """Runs [first, end) of smeared bad frames worth re-aligning (§13.2-§13.3).
+
+    Frame f (2 <= f < stop_frame - 2) is smeared when a bad frame lies among f-2..f and
+    among f..f+2 (frame 0 never counts as bad); runs of at least MIN_BAD_INTERVAL_FRAMES
+    smeared frames that end before ``stop_frame`` are kept.
+    """
     bad = fd[: stop_frame + 1] > BAD_FRAME_THRESHOLD
     bad[0] = False
     smeared = np.zeros(stop_frame + 1, dtype=bool)
-    for f in range(2, stop_frame - 2):
-        smeared[f] = bad[f - 2 : f + 1].any() and bad[f : f + 3].any()
-    out = []
-    f = 0
-    while f <= stop_frame:
-        while f <= stop_frame and not smeared[f]:
-            f += 1
-        if f <= stop_frame:
-            first = f
-            while f <= stop_frame and smeared[f]:
-                f += 1
-            if f <= stop_frame and f - first >= MIN_BAD_INTERVAL_FRAMES:
-                out.append((first, f))
-    return out
+    if stop_frame - 2 > 2:
+        f = slice(2, stop_frame - 2)
+        before = bad[0 : stop_frame - 4] | bad[1 : stop_frame - 3] | bad[f]
+        after = bad[f] | bad[3 : stop_frame - 1] | bad[4:stop_frame]
+        smeared[f] = before & after
+    edges = np.diff(smeared.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    firsts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(firsts, ends, strict=True)
+            if b <= stop_frame and b - a >= MIN_BAD_INTERVAL_FRAMES]
 
 
 def _interval_delay(
@@ -131,12 +132,10 @@ def realign_bad_intervals(fd, fa, m: FrameModel, utt: Utterances, bark: BarkTabl
         delay, corr = _interval_delay(r, d, search)
         if corr < 0.5:
             delay = 0
-        shifted = aligned.copy()
-        i = np.arange(s_smp, e_smp)
-        shifted[i] = aligned[np.clip(i + delay, 0, m.max_padded - 1)]
-        frames = np.arange(first, end)
-        starts = sb + frames * hop
-        power = perceptual.power_spectra(shifted, starts, np.ones(frames.size, bool), cfg)
+        # The interval's frames lie inside [s_smp, e_smp): only that stretch is shifted.
+        shifted = aligned[np.clip(np.arange(s_smp, e_smp) + delay, 0, m.max_padded - 1)]
+        starts = np.arange(end - first) * hop
+        power = perceptual.power_spectra(shifted, starts, np.ones(starts.size, bool), cfg)
         ppd_deg = perceptual.bark_warp(power, bark, cfg)
         nfd, nfa, _ = frame_disturbance(m.ppd_ref[first:end], ppd_deg, bark, cfg,
                                         g_prev=1.0, smooth_first=True)

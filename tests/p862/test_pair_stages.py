@@ -103,3 +103,55 @@ def test_window_delays_transform_each_window_once_and_repeat_their_answer():
     finally:
         align._correlation_windows = real
     assert first[-1][0] == -37 and whole[0][0] == -37  # the degraded copy is 37 samples early
+
+
+def _bad_intervals_frame_by_frame(fd, stop_frame):
+    """§13.2-§13.3 written out frame by frame: the definition bad_intervals vectorises."""
+    from perceptq.p862.config import BAD_FRAME_THRESHOLD, MIN_BAD_INTERVAL_FRAMES
+
+    bad = fd[: stop_frame + 1] > BAD_FRAME_THRESHOLD
+    bad[0] = False
+    smeared = [2 <= f < stop_frame - 2 and bad[f - 2 : f + 1].any() and bad[f : f + 3].any()
+               for f in range(stop_frame + 1)]
+    out, f = [], 0
+    while f <= stop_frame:
+        while f <= stop_frame and not smeared[f]:
+            f += 1
+        first = f
+        while f <= stop_frame and smeared[f]:
+            f += 1
+        if first <= stop_frame and f <= stop_frame and f - first >= MIN_BAD_INTERVAL_FRAMES:
+            out.append((first, f))
+    return out
+
+
+def test_bad_intervals_match_the_frame_by_frame_definition():
+    from perceptq.p862.config import BAD_FRAME_THRESHOLD
+    from perceptq.p862.disturbance import bad_intervals
+
+    rng = np.random.default_rng(13)
+    found = 0
+    for _ in range(2000):
+        n = int(rng.integers(1, 80))
+        stop = int(rng.integers(0, n))
+        fd = np.where(rng.random(n) < rng.random(), 2 * BAD_FRAME_THRESHOLD, 0.0)
+        got = bad_intervals(fd.copy(), stop)
+        assert got == _bad_intervals_frame_by_frame(fd.copy(), stop), (fd, stop)
+        found += len(got)
+    assert found > 100  # the random frames do produce intervals
+
+
+def test_first_peaks_match_numpy_argmax_with_the_floor():
+    rng = np.random.default_rng(21)
+    y = rng.standard_normal((9, 40))
+    y[1] = -np.abs(y[1])  # nothing positive: no peak
+    y[2, :] = 1e-12  # positive but below the floor of 1e-9 x max(1, |y|)
+    y[3, [4, 7]] = 50.0  # a tie: the first wins
+    lengths = np.array([40, 40, 40, 40, 2, 17, 30, 39, 5])
+    best, found = _kernels._first_peaks_kernel(y, lengths)
+    for i, n in enumerate(lengths):
+        row = y[i, :n]
+        k = int(np.argmax(row))
+        assert best[i] == k
+        assert found[i] == (row[k] > 0 and row[k] >= 1e-9 * max(1.0, np.abs(row).max()))
+    assert list(found[1:4]) == [False, False, True] and best[3] == 4
