@@ -208,6 +208,30 @@ def start_workers_early(jobs: int | None) -> None:
         _worker_context()
 
 
+def stop_workers() -> None:
+    """Stop the workers' fork server, if this process started one (a no-op otherwise).
+
+    The server otherwise lives as long as this process, so that later batches start
+    their workers at once. A command that has finished its batch stops it: then nothing
+    outlives the command (the server holds its stderr open; a caller that reads that
+    waits for it) and the command can leave without the interpreter's teardown
+    (:func:`perceptq.cli.main`). Call it only when the pools are shut down: workers
+    still running would be left without their server.
+    """
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # the module's one server (the documented functions
+    pid = server._forkserver_pid  # wrap it); its private state, as the stdlib tests use it
+    if pid is None:
+        return
+    # Asked to stop, the server would exit normally, tearing down numba's and llvmlite's
+    # modules (0.2 s); it has nothing to save, so end it at once: SIGTERM, which it does
+    # not handle. _stop() then closes our end of its pipe and reaps it.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    server._stop()
+
+
 def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:
     ctx = _worker_context()
     return cf.ProcessPoolExecutor(
@@ -297,12 +321,16 @@ def score_many(
         return pools[-1]
 
     width = jobs or default_jobs()
+    finished = False
     try:
         yield from _score_in_pool(
             pools[0], pairs, opts, capture, _scorer, in_flight=2 * width, restart=restart
         )
+        finished = True
     finally:
-        pools[-1].shutdown(wait=False, cancel_futures=True)
+        # after the last pair the workers are idle: wait the few ms they take to exit, so
+        # none outlives the batch; closed early (Ctrl-C, an error), do not wait for them
+        pools[-1].shutdown(wait=finished, cancel_futures=True)
 
 
 def _score_in_process(

@@ -24,7 +24,13 @@ from perceptq.batch.pairing import (
     pairs_from_manifest,
     plan_resume,
 )
-from perceptq.batch.runner import WorkerStartError, default_jobs, score_many, start_workers_early
+from perceptq.batch.runner import (
+    WorkerStartError,
+    default_jobs,
+    score_many,
+    start_workers_early,
+    stop_workers,
+)
 from perceptq.batch.table import (
     DIAG_COLUMNS,
     RESULT_COLUMNS,
@@ -409,6 +415,7 @@ def batch(
     finally:
         if client is not None:
             client.close()
+        stop_workers()  # the pool is shut down: no process outlives the command
     n_below = _report(table, summary, output, fail_below=fail_below, quiet=quiet)
     if n_below:
         raise typer.Exit(EXIT_THRESHOLD)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 
 def _worker_state(_: int) -> tuple[int, bool, bool]:
     from perceptq.batch import runner
@@ -44,3 +46,51 @@ def test_workers_can_be_started_before_the_batch_reads_its_inputs(monkeypatch):
     assert started == []
     runner.start_workers_early(2)
     assert started == [1]
+
+
+def test_stop_workers_ends_the_fork_server_and_the_next_batch_starts_a_new_one():
+    from multiprocessing import forkserver
+
+    from perceptq.batch import runner
+
+    runner.start_workers_early(2)
+    server = forkserver._forkserver._forkserver_pid
+    runner.stop_workers()
+    assert forkserver._forkserver._forkserver_pid is None
+    with pytest.raises(ChildProcessError):  # ended and reaped: no longer our child
+        os.waitpid(server, os.WNOHANG)
+    runner.stop_workers()  # nothing running: nothing to do
+    with runner._process_pool(2, warm=False) as pool:
+        states = list(pool.map(_worker_state, range(2)))
+    assert all(warm and loaded for _, warm, loaded in states), states
+    assert forkserver._forkserver._forkserver_pid not in (None, server)
+
+
+def test_a_finished_batch_command_leaves_no_worker_process(tmp_path):
+    """``perceptq batch`` stops its workers and their server before it returns, so that
+    nothing outlives the command (and it can leave without the interpreter's teardown)."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    import soundfile as sf
+    from speech import FS, conversation
+    from typer.testing import CliRunner
+
+    from perceptq.cli import _alone, app
+
+    ref, fs = conversation(4.0, seed=3), FS
+    manifest = tmp_path / "pairs.csv"
+    rows = ["reference,degraded"]
+    for k in range(3):
+        sf.write(tmp_path / f"ref{k}.wav", ref, fs)
+        sf.write(tmp_path / f"deg{k}.wav", ref * 0.5, fs)
+        rows.append(f"ref{k}.wav,deg{k}.wav")
+    manifest.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out.csv"
+    args = ["batch", "--manifest", str(manifest), "-o", str(out), "--jobs", "2", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().count("\n") == 4
+    assert forkserver._forkserver._forkserver_pid is None
+    assert not multiprocessing.active_children()
+    assert _alone()
