@@ -76,7 +76,7 @@ def test_a_finished_batch_command_leaves_no_worker_process(tmp_path):
     from speech import FS, conversation
     from typer.testing import CliRunner
 
-    from perceptq.cli import _alone, app
+    from perceptq.cli import app
 
     ref, fs = conversation(4.0, seed=3), FS
     manifest = tmp_path / "pairs.csv"
@@ -93,4 +93,3 @@ def test_a_finished_batch_command_leaves_no_worker_process(tmp_path):
     assert out.read_text().count("\n") == 4
     assert forkserver._forkserver._forkserver_pid is None
     assert not multiprocessing.active_children()
-    assert _alone()
