@@ -93,3 +93,72 @@ def test_a_finished_batch_command_leaves_no_worker_process(tmp_path):
     assert out.read_text().count("\n") == 4
     assert forkserver._forkserver._forkserver_pid is None
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(
+    ("argv", "started"),
+    [
+        (["batch", "--manifest", "pairs.csv"], [None]),
+        (["batch", "ref", "deg", "--jobs", "2"], [2]),
+        (["batch", "ref", "deg", "--jobs=3", "-q"], [3]),
+        (["batch", "ref", "deg", "--jobs", "1"], []),
+        (["batch", "ref", "deg", "--jobs=1"], []),
+        (["batch", "ref", "deg", "--jobs"], []),
+        (["batch", "ref", "deg", "--jobs", "two"], []),
+        (["batch", "--help"], []),
+        (["batch", "--manifest", "pairs.csv", "--scheduler", "tcp://host:8786"], []),
+        (["batch", "--manifest", "pairs.csv", "--scheduler=tcp://host:8786"], []),
+        (["score", "ref.wav", "deg.wav"], []),
+        ([], []),
+    ],
+)
+def test_the_command_line_starts_batch_workers_before_typer_only_when_sure(
+    monkeypatch, argv, started
+):
+    from perceptq import cli
+    from perceptq.batch import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "start_workers_early", calls.append)
+    monkeypatch.setattr(runner, "default_jobs", lambda: 2)
+    assert cli._start_batch_workers(argv) == bool(started)
+    assert calls == started
+
+
+def test_one_core_starts_no_workers_early(monkeypatch):
+    from perceptq import cli
+    from perceptq.batch import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "start_workers_early", calls.append)
+    monkeypatch.setattr(runner, "default_jobs", lambda: 1)
+    assert not cli._start_batch_workers(["batch", "ref", "deg"])
+    assert calls == []
+
+
+def test_a_usage_error_stops_the_workers_started_early(monkeypatch, tmp_path):
+    import gc
+    from multiprocessing import forkserver
+
+    from perceptq import cli
+
+    monkeypatch.setattr(sys, "argv", ["perceptq", "batch", "--jobs", "2", "--no-such-option"])
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # main's start-up tuning: not in pytest
+    monkeypatch.setattr(gc, "set_threshold", lambda *a: None)
+    left = []
+    monkeypatch.setattr(cli, "_leave", left.append)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2 and left == [2]
+    assert forkserver._forkserver._forkserver_pid is None
+
+
+def test_importing_the_command_line_package_loads_no_command():
+    """Workers started from the ``perceptq`` script import it again: it must stay cheap."""
+    import subprocess
+
+    code = "import sys, perceptq.cli; print(sorted(m for m in ('typer', 'rich', 'click', " \
+        "'perceptq.cli.batch', 'perceptq.cli.common') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
