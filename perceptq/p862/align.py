@@ -136,36 +136,43 @@ def analyse_pair(ref_buf: NDArray[np.float64], n_ref: int, deg_buf: NDArray[np.f
     return out[0], out[1]
 
 
-def _xcorr_rows(pairs: list[tuple[NDArray, NDArray]]
-                ) -> tuple[NDArray[np.float64], list[int], NDArray[np.int64]]:
-    """The cross-correlations of :func:`envelope_xcorr` as rows of one circular transform:
-    (rows, the pair of each row, the valid length ``nr + nd - 1`` of each row)."""
-    todo = [i for i, (r, d) in enumerate(pairs) if r.shape[0] > 1 and d.shape[0] > 1]
-    lengths = np.array([pairs[i][0].shape[0] + pairs[i][1].shape[0] - 1 for i in todo],
-                       dtype=np.int64)
-    if not todo:
-        return np.zeros((0, 0)), todo, lengths
-    size = 1 << int(np.ceil(np.log2(int(lengths.max()))))
-    rev = np.zeros((len(todo), size))
-    deg = np.zeros((len(todo), size))
-    for row, i in enumerate(todo):
-        r, d = pairs[i]
-        rev[row, : r.shape[0]] = r[::-1]
-        deg[row, : d.shape[0]] = d
-    y = fft.irfft(fft.rfft(deg, axis=1) * fft.rfft(rev, axis=1), size, axis=1)
-    return y, todo, lengths
+def _xcorr_groups(pairs: list[tuple[NDArray, NDArray]]
+                  ) -> list[tuple[list[int], NDArray[np.float64], NDArray[np.int64]]]:
+    """The cross-correlations of :func:`envelope_xcorr` as rows of circular transforms.
+
+    Each pair is transformed over the power-of-two length of its own correlation (``nr +
+    nd - 1`` rounded up), as the reference transforms it; pairs sharing that length go in
+    one batch. Returns, per batch: (the pairs of its rows, the rows, their valid lengths).
+    """
+    by_size: dict[int, list[int]] = {}
+    for i, (r, d) in enumerate(pairs):
+        if r.shape[0] > 1 and d.shape[0] > 1:
+            size = 1 << (r.shape[0] + d.shape[0] - 2).bit_length()
+            by_size.setdefault(size, []).append(i)
+    out = []
+    for size, todo in sorted(by_size.items()):
+        rev = np.zeros((len(todo), size))
+        deg = np.zeros((len(todo), size))
+        lengths = np.zeros(len(todo), dtype=np.int64)
+        for row, i in enumerate(todo):
+            r, d = pairs[i]
+            rev[row, : r.shape[0]] = r[::-1]
+            deg[row, : d.shape[0]] = d
+            lengths[row] = r.shape[0] + d.shape[0] - 1
+        y = fft.irfft(fft.rfft(deg, axis=1) * fft.rfft(rev, axis=1), size, axis=1)
+        out.append((todo, y, lengths))
+    return out
 
 
 def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.float64]]:
     """Full linear cross-correlation of each (reference, degraded) envelope pair (§7):
     ``y[c] = sum_n r[n] * d[n + c - (nr - 1)]``, c = 0 ... nr + nd - 2, i.e. index nr - 1 is
     lag 0 and higher indices are the degraded signal later. A pair with a side of one
-    sample or less gives an empty array (the reference skips it). All pairs are
-    transformed in one batch."""
+    sample or less gives an empty array (the reference skips it)."""
     out = [np.zeros(0)] * len(pairs)
-    y, todo, lengths = _xcorr_rows(pairs)
-    for row, i in enumerate(todo):
-        out[i] = y[row, : lengths[row]]
+    for todo, y, lengths in _xcorr_groups(pairs):
+        for row, i in enumerate(todo):
+            out[i] = y[row, : lengths[row]]
     return out
 
 
@@ -175,17 +182,14 @@ def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
     correlates.
 
     Values below 1e-9 x the largest magnitude (at least 1) count as zero, so the lag is the
-    first maximum when that maximum is positive and not below this floor. All rows of the
-    batch are searched at once.
+    first maximum when that maximum is positive and not below this floor.
     """
     lags = [0] * len(pairs)
-    y, todo, lengths = _xcorr_rows(pairs)
-    if not todo:
-        return lags
-    best, found = _first_peaks_kernel(y, lengths)
-    for row, i in enumerate(todo):
-        if found[row]:
-            lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)
+    for todo, y, lengths in _xcorr_groups(pairs):
+        best, found = _first_peaks_kernel(y, lengths)
+        for row, i in enumerate(todo):
+            if found[row]:
+                lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)
     return lags
 
 
