@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its import cost
+from numpy import fft  # double precision: the pocketfft of scipy.fft, bit-identical
 from numpy.typing import NDArray
 
 from perceptq.p862 import perceptual

@@ -8,7 +8,7 @@ of the system's frequency response. Loudness and disturbance per frame are compu
 from __future__ import annotations
 
 import numpy as np
-from numpy import fft  # the pocketfft of scipy.fft (bit-identical), without its import cost
+from numpy import fft  # double precision: the pocketfft of scipy.fft, bit-identical
 from numpy.typing import NDArray
 
 from perceptq.p862.config import ModelConfig

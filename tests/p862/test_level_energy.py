@@ -91,3 +91,34 @@ def test_a_signal_whose_power_underflows_scores_as_silence():
     x = soxr.resample(x, rate, fs)
     faint = perceptq.score(x, x * 1e-162, sample_rate=fs, mode="nb").mos
     assert faint == perceptq.score(x, np.zeros_like(x), sample_rate=fs, mode="nb").mos
+
+
+#: Each single-precision transform leaves the energy about 6e-8 low (measured: 5.6e-8 for
+#: the forward and for the inverse one, in every case below); two of them stay within this.
+SIGNAL_ENERGY_REL = 1.5e-7
+
+
+@pytest.mark.parametrize("fs", [8000, 16000])
+@pytest.mark.parametrize("name", sorted(p.name for p in CLEAN.glob("*.wav"))[:3])
+@pytest.mark.parametrize("scale", [1.0, 32767.0, 1e-12, 1e-33, 1e-45, 1e36, 1e100])
+def test_signal_band_energy_matches_the_double_precision_filter(fs, name, scale):
+    """The single-precision path from the samples (wideband's level stage), including the
+    scales that single precision cannot hold (redone in double precision)."""
+    x, rate = sf.read(CLEAN / name)
+    x = soxr.resample(x, rate, fs) * scale
+    cfg = config_for(fs)
+    buf = level.padded_buffer(x, cfg)
+    got = level.signal_band_energy(buf, x.shape[0], cfg)
+    want = _double_precision_energy(buf, x.shape[0], cfg)
+    assert np.isfinite(want) and want > 0
+    assert got == pytest.approx(want, rel=SIGNAL_ENERGY_REL)
+
+
+def test_signal_band_energy_of_silence_and_of_a_faint_band():
+    cfg = config_for(16000)
+    assert level.signal_band_energy(level.padded_buffer(np.zeros(16000), cfg), 16000, cfg) == 0
+    x = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000) * 1e-40
+    buf = level.padded_buffer(x, cfg)
+    got = level.signal_band_energy(buf, x.shape[0], cfg)
+    assert got > 0
+    assert got == pytest.approx(_double_precision_energy(buf, x.shape[0], cfg), rel=1e-9)
