@@ -66,25 +66,30 @@ def _biquad_cascade_kernel(x, sos):
 
 
 @njit(cache=True)
-def _biquad_cascade_pair_kernel(x, sos):
-    """:func:`_biquad_cascade_kernel` on two signals at once: ``x`` (n, 2), one signal per
-    column (a shorter one zero-padded: a causal filter's output before the padding does
-    not depend on it). Each column gets exactly the operations of the one-signal kernel,
-    so its result is the same to the bit; running the two recurrences side by side keeps
-    more of them in flight (about 1.4 x the one-signal throughput). Returns a new array.
+def _biquad_cascade_pair_kernel(a, b, sos):
+    """:func:`_biquad_cascade_kernel` on two signals at once; returns new arrays of their
+    lengths. The shorter one runs zero-padded to the longer one's length (a causal
+    filter's output before the padding does not depend on it). Each signal gets exactly
+    the operations of the one-signal kernel, so its result is the same to the bit;
+    running the two recurrences side by side keeps more of them in flight (about 1.4 x
+    the one-signal throughput).
     """
-    y = x.copy()
+    n = max(a.shape[0], b.shape[0])
+    y = np.zeros(n)
+    z = np.zeros(n)
+    y[: a.shape[0]] = a
+    z[: b.shape[0]] = b
     s = 0
     while s < sos.shape[0]:
         b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 3], sos[s, 4]
         p1 = p2 = u1 = u2 = 0.0
         if s + 4 > sos.shape[0]:  # one section
-            for n in range(y.shape[0]):
-                w = y[n, 0] - a1 * p1 - a2 * p2
-                z = y[n, 1] - a1 * u1 - a2 * u2
-                y[n, 0] = b0 * w + b1 * p1 + b2 * p2
-                y[n, 1] = b0 * z + b1 * u1 + b2 * u2
-                p2, p1, u2, u1 = p1, w, u1, z
+            for i in range(n):
+                w = y[i] - a1 * p1 - a2 * p2
+                v = z[i] - a1 * u1 - a2 * u2
+                y[i] = b0 * w + b1 * p1 + b2 * p2
+                z[i] = b0 * v + b1 * u1 + b2 * u2
+                p2, p1, u2, u1 = p1, w, u1, v
             s += 1
             continue
         c0, c1, c2, c3, c4 = sos[s + 1, 0], sos[s + 1, 1], sos[s + 1, 2], sos[s + 1, 3], \
@@ -93,31 +98,31 @@ def _biquad_cascade_pair_kernel(x, sos):
             sos[s + 2, 4]
         e0, e1, e2, e3, e4 = sos[s + 3, 0], sos[s + 3, 1], sos[s + 3, 2], sos[s + 3, 3], \
             sos[s + 3, 4]
-        q1 = q2 = r1 = r2 = t1 = t2 = 0.0  # second to fourth section, first column
-        v1 = v2 = o1 = o2 = k1 = k2 = 0.0  # the same, second column
-        for n in range(y.shape[0]):
-            w = y[n, 0] - a1 * p1 - a2 * p2
-            z = y[n, 1] - a1 * u1 - a2 * u2
-            a = b0 * w + b1 * p1 + b2 * p2
-            b = b0 * z + b1 * u1 + b2 * u2
-            p2, p1, u2, u1 = p1, w, u1, z
-            w = a - c3 * q1 - c4 * q2
-            z = b - c3 * v1 - c4 * v2
-            a = c0 * w + c1 * q1 + c2 * q2
-            b = c0 * z + c1 * v1 + c2 * v2
-            q2, q1, v2, v1 = q1, w, v1, z
-            w = a - d3 * r1 - d4 * r2
-            z = b - d3 * o1 - d4 * o2
-            a = d0 * w + d1 * r1 + d2 * r2
-            b = d0 * z + d1 * o1 + d2 * o2
-            r2, r1, o2, o1 = r1, w, o1, z
-            w = a - e3 * t1 - e4 * t2
-            z = b - e3 * k1 - e4 * k2
-            y[n, 0] = e0 * w + e1 * t1 + e2 * t2
-            y[n, 1] = e0 * z + e1 * k1 + e2 * k2
-            t2, t1, k2, k1 = t1, w, k1, z
+        q1 = q2 = r1 = r2 = t1 = t2 = 0.0  # second to fourth section, first signal
+        v1 = v2 = o1 = o2 = k1 = k2 = 0.0  # the same, second signal
+        for i in range(n):
+            w = y[i] - a1 * p1 - a2 * p2
+            v = z[i] - a1 * u1 - a2 * u2
+            f = b0 * w + b1 * p1 + b2 * p2
+            g = b0 * v + b1 * u1 + b2 * u2
+            p2, p1, u2, u1 = p1, w, u1, v
+            w = f - c3 * q1 - c4 * q2
+            v = g - c3 * v1 - c4 * v2
+            f = c0 * w + c1 * q1 + c2 * q2
+            g = c0 * v + c1 * v1 + c2 * v2
+            q2, q1, v2, v1 = q1, w, v1, v
+            w = f - d3 * r1 - d4 * r2
+            v = g - d3 * o1 - d4 * o2
+            f = d0 * w + d1 * r1 + d2 * r2
+            g = d0 * v + d1 * o1 + d2 * o2
+            r2, r1, o2, o1 = r1, w, o1, v
+            w = f - e3 * t1 - e4 * t2
+            v = g - e3 * k1 - e4 * k2
+            y[i] = e0 * w + e1 * t1 + e2 * t2
+            z[i] = e0 * v + e1 * k1 + e2 * k2
+            t2, t1, k2, k1 = t1, w, k1, v
         s += 4
-    return y
+    return y[: a.shape[0]], z[: b.shape[0]]
 
 
 @njit(cache=True)

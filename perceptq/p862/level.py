@@ -21,12 +21,8 @@ from perceptq.p862.config import TARGET_POWER, ModelConfig
 def cascade_pair(a: NDArray[np.float64], b: NDArray[np.float64], sos: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Two signals through the same biquad cascade ``sos`` (zero initial state), in one
-    kernel pass: the same values, to the bit, as filtering each alone."""
-    x = np.zeros((max(a.shape[0], b.shape[0]), 2))
-    x[: a.shape[0], 0] = a
-    x[: b.shape[0], 1] = b
-    y = _biquad_cascade_pair_kernel(x, sos)
-    return np.ascontiguousarray(y[: a.shape[0], 0]), np.ascontiguousarray(y[: b.shape[0], 1])
+    kernel pass: the same values, to the bit, as filtering each alone. New arrays."""
+    return _biquad_cascade_pair_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b), sos)
 
 
 def padded_buffer(x: NDArray[np.float64], cfg: ModelConfig) -> NDArray[np.float64]:
