@@ -12,33 +12,80 @@ from numba import njit
 
 
 @njit(cache=True)
-def _sos_kernel(x, sos, zi):
-    """Filter ``x`` (n,) through second-order sections ``sos`` (k, 6) in transposed direct
-    form II, state ``zi`` (k, 2) updated in place; the same operations, in the same order,
-    as ``scipy.signal.sosfilt`` (each sample through every section in turn), so the result
-    is the same to the bit. One section runs with its state in registers. Returns a new
-    array."""
-    y = np.empty_like(x)
-    if sos.shape[0] == 1:
-        b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-        z0, z1 = zi[0, 0], zi[0, 1]
-        for n in range(x.shape[0]):
-            v = x[n]
-            w = b0 * v + z0
-            z0 = b1 * v - a1 * w + z1
-            z1 = b2 * v - a2 * w
-            y[n] = w
-        zi[0, 0], zi[0, 1] = z0, z1
-        return y
-    for n in range(x.shape[0]):
-        v = x[n]
-        for s in range(sos.shape[0]):
-            w = sos[s, 0] * v + zi[s, 0]
-            zi[s, 0] = sos[s, 1] * v - sos[s, 4] * w + zi[s, 1]
-            zi[s, 1] = sos[s, 2] * v - sos[s, 5] * w
-            v = w
-        y[n] = v
-    return y
+def _sos_kernel(x, y, sos, zx, zy, ox, oy):
+    """Filter ``x - ox`` and ``y - oy`` (1-D; lengths may differ, ``y`` may be empty)
+    through second-order sections ``sos`` (k, 6) in transposed direct form II, states
+    ``zx`` and ``zy`` (k, 2) updated in place. Returns the two filtered signals (new arrays).
+
+    Every sample of a signal meets the same operations, in the same order, as in
+    ``scipy.signal.sosfilt``: a section's recurrence sees the same input sequence whether a
+    sample passes through every section before the next sample comes or a section runs
+    over the whole signal first, so the result is the same to the bit. Sections run four at
+    a time, sample by sample, with their states in registers; a remaining single section
+    runs on both signals side by side while both have samples (its recurrence alone is
+    bound by latency; two in flight take the time of one). One function (no helper
+    kernels), so that compiling it the first time ever stays quick.
+    """
+    fx = x - ox
+    fy = y - oy
+    m = min(fx.shape[0], fy.shape[0])
+    s = 0
+    while s + 4 <= sos.shape[0]:
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        c0, c1, c2, c4, c5 = sos[s + 1, 0], sos[s + 1, 1], sos[s + 1, 2], sos[s + 1, 4], \
+            sos[s + 1, 5]
+        d0, d1, d2, d4, d5 = sos[s + 2, 0], sos[s + 2, 1], sos[s + 2, 2], sos[s + 2, 4], \
+            sos[s + 2, 5]
+        e0, e1, e2, e4, e5 = sos[s + 3, 0], sos[s + 3, 1], sos[s + 3, 2], sos[s + 3, 4], \
+            sos[s + 3, 5]
+        for f, z in ((fx, zx), (fy, zy)):
+            p0, p1, q0, q1 = z[s, 0], z[s, 1], z[s + 1, 0], z[s + 1, 1]
+            r0, r1, t0, t1 = z[s + 2, 0], z[s + 2, 1], z[s + 3, 0], z[s + 3, 1]
+            for n in range(f.shape[0]):
+                v = f[n]
+                w = b0 * v + p0
+                p0 = b1 * v - a1 * w + p1
+                p1 = b2 * v - a2 * w
+                v = w
+                w = c0 * v + q0
+                q0 = c1 * v - c4 * w + q1
+                q1 = c2 * v - c5 * w
+                v = w
+                w = d0 * v + r0
+                r0 = d1 * v - d4 * w + r1
+                r1 = d2 * v - d5 * w
+                v = w
+                w = e0 * v + t0
+                t0 = e1 * v - e4 * w + t1
+                t1 = e2 * v - e5 * w
+                f[n] = w
+            z[s, 0], z[s, 1], z[s + 1, 0], z[s + 1, 1] = p0, p1, q0, q1
+            z[s + 2, 0], z[s + 2, 1], z[s + 3, 0], z[s + 3, 1] = r0, r1, t0, t1
+        s += 4
+    while s < sos.shape[0]:
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        p0, p1, q0, q1 = zx[s, 0], zx[s, 1], zy[s, 0], zy[s, 1]
+        for n in range(m):  # both signals
+            v, u = fx[n], fy[n]
+            w = b0 * v + p0
+            o = b0 * u + q0
+            p0 = b1 * v - a1 * w + p1
+            q0 = b1 * u - a1 * o + q1
+            p1 = b2 * v - a2 * w
+            q1 = b2 * u - a2 * o
+            fx[n], fy[n] = w, o
+        zx[s, 0], zx[s, 1], zy[s, 0], zy[s, 1] = p0, p1, q0, q1
+        for f, z in ((fx, zx), (fy, zy)):  # the longer one's rest
+            z0, z1 = z[s, 0], z[s, 1]
+            for n in range(m, f.shape[0]):
+                v = f[n]
+                w = b0 * v + z0
+                z0 = b1 * v - a1 * w + z1
+                z1 = b2 * v - a2 * w
+                f[n] = w
+            z[s, 0], z[s, 1] = z0, z1
+        s += 1
+    return fx, fy
 
 
 @njit(cache=True)

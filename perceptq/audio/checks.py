@@ -106,21 +106,46 @@ def activity(x: NDArray[np.float64], fs: int) -> Activity:
 def activity_of_blocks(blocks: Callable[[], Iterator[NDArray[np.float64]]], fs: int) -> Activity:
     """:func:`activity` of a signal given as consecutive mono blocks; ``blocks()`` is
     called twice (the mean, then the levels), so memory stays bounded for long signals."""
-    total, n_total = 0.0, 0
-    for b in blocks():
-        total += float(np.sum(b))
-        n_total += b.shape[0]
-    mean = total / max(n_total, 1)
+    return activities([blocks], fs)[0]
+
+
+def activities(signals: Sequence[Callable[[], Iterator[NDArray[np.float64]]]], fs: int
+               ) -> list[Activity]:
+    """:func:`activity_of_blocks` of one or two signals; two are filtered side by side
+    (one kernel pass over both, the same numbers as one at a time)."""
+    means = []
+    for blocks in signals:
+        total, n_total = 0.0, 0
+        for b in blocks():
+            total += float(np.sum(b))
+            n_total += b.shape[0]
+        means.append(total / max(n_total, 1))
     sos = filters.butter_sos("dc_hum", fs)
-    zi = np.zeros((sos.shape[0], 2))
     n = max(1, round(FRAME_S * fs))
-    carry, parts = np.zeros(0), []
-    for b in blocks():
-        y, zi = filters.sosfilt(sos, np.asarray(b, dtype=np.float64) - mean, zi)
-        y = np.concatenate((carry, y))
-        m = y.shape[0] // n
-        parts.append(np.mean(y[: m * n].reshape(m, n) ** 2, axis=1))
-        carry = y[m * n:]
+    states = [np.zeros((sos.shape[0], 2)) for _ in range(2)]
+    offsets = (*means, 0.0)[:2]
+    carry = [np.zeros(0) for _ in signals]
+    parts: list[list[NDArray[np.float64]]] = [[] for _ in signals]
+    streams = [blocks() for blocks in signals]
+    while True:
+        bs = [next(stream, None) for stream in streams]
+        if all(b is None for b in bs):
+            break
+        x, y = (np.zeros(0) if b is None else b for b in (*bs, None)[:2])
+        *filtered, states[0], states[1] = filters.sosfilt_pair(sos, x, y, *states,
+                                                               offsets=offsets)
+        for i, (b, f) in enumerate(zip(bs, filtered[: len(bs)], strict=True)):
+            if b is None:
+                continue
+            f = np.concatenate((carry[i], f)) if carry[i].size else f
+            m = f.shape[0] // n
+            parts[i].append(np.mean(f[: m * n].reshape(m, n) ** 2, axis=1))
+            carry[i] = f[m * n:]
+    return [_activity_of_power(p, n, fs, mean) for p, mean in zip(parts, means, strict=True)]
+
+
+def _activity_of_power(parts: list[NDArray[np.float64]], n: int, fs: int, mean: float
+                       ) -> Activity:
     power = np.concatenate(parts) if parts else np.zeros(0)
     levels = 10 * np.log10(np.maximum(power, 1e-30))
     if levels.size:
@@ -255,13 +280,12 @@ def input_warnings(ref, deg, *, located: bool = False) -> Checked:
     NoSpeechError
         If the reference is silent, constant, or a steady tone or noise.
     """
-    ref_act = _require_speech(
-        activity_of_blocks(ref.blocks, ref.fs), lambda: ref.read(0, 4 * ref.fs), ref.fs,
-        ref.name, peak=ref.clip.peak,
-    )  # fmt: skip
+    ref_act, deg_act = activities([ref.blocks, deg.blocks], ref.fs)
+    _require_speech(ref_act, lambda: ref.read(0, 4 * ref.fs), ref.fs, ref.name,
+                    peak=ref.clip.peak)
     out = _sample_warnings(ref, is_reference=True)
     out += _sample_warnings(deg, is_reference=False)
-    out += _pair_warnings(ref.name, deg.name, ref_act, activity_of_blocks(deg.blocks, deg.fs))
+    out += _pair_warnings(ref.name, deg.name, ref_act, deg_act)
     if not located:
         out += _length_warnings(deg.name, ref.n, deg.n, ref.fs)
     return Checked(out, ref_act)

@@ -55,9 +55,27 @@ def sosfilt(sos: NDArray[np.float64], x: NDArray[np.float64],
                                                             NDArray[np.float64]]:
     """(filtered ``x``, final state): ``scipy.signal.sosfilt(sos, x, zi=zi)`` for 1-D ``x``,
     zero initial state when ``zi`` is None."""
+    y, _, state, _ = sosfilt_pair(sos, x, np.zeros(0), zi)
+    return y, state
+
+
+def sosfilt_pair(sos: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64],
+                 zx: NDArray[np.float64] | None = None, zy: NDArray[np.float64] | None = None,
+                 *, offsets: tuple[float, float] = (0.0, 0.0)
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                            NDArray[np.float64]]:
+    """:func:`sosfilt` of two 1-D signals (any lengths) in one kernel pass, each less its
+    ``offsets`` entry first (``x - offsets[0]`` as numpy computes it): (filtered ``x``,
+    filtered ``y``, final state of ``x``, final state of ``y``). The same numbers as two
+    calls; faster, as the two recurrences run side by side."""
     from perceptq.audio._kernels import _sos_kernel
 
-    state = np.zeros((sos.shape[0], 2)) if zi is None else np.array(zi, dtype=np.float64)
-    y = _sos_kernel(np.ascontiguousarray(x, dtype=np.float64),
-                    np.ascontiguousarray(sos, dtype=np.float64), state)
-    return y, state
+    def state(zi):
+        return np.zeros((sos.shape[0], 2)) if zi is None else np.array(zi, dtype=np.float64)
+
+    sx, sy = state(zx), state(zy)
+    fx, fy = _sos_kernel(np.ascontiguousarray(x, dtype=np.float64),
+                         np.ascontiguousarray(y, dtype=np.float64),
+                         np.ascontiguousarray(sos, dtype=np.float64), sx, sy,
+                         float(offsets[0]), float(offsets[1]))
+    return fx, fy, sx, sy

@@ -148,3 +148,33 @@ def test_result_warnings_flag_unscored_speech_only():
     half = [Utterance(0.0, 1.2, 0.0)]
     (w,) = checks.result_warnings(half, x, fs, name="r")
     assert w.startswith("r: ") and "were not scored" in w
+
+
+def test_activities_of_two_signals_match_one_at_a_time_and_the_array_computation():
+    """checks.activities filters two signals side by side (block by block, any block
+    lengths): each gets the levels of a plain scipy computation on the whole signal."""
+    from scipy import signal
+
+    fs = 8000
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal(fs * 3) * np.repeat(rng.uniform(0.0, 0.5, 30), fs // 10) + 0.01
+    deg = rng.standard_normal(fs * 2 + 77) * 0.05
+    n = round(checks.FRAME_S * fs)
+
+    def levels(x):
+        y = signal.sosfilt(signal.butter(2, 100.0, "highpass", fs=fs, output="sos"),
+                           x - np.mean(x))
+        m = y.shape[0] // n
+        return 10 * np.log10(np.maximum(np.mean(y[: m * n].reshape(m, n) ** 2, axis=1), 1e-30))
+
+    def blocks_of(x, size):
+        return lambda: iter([x[a : a + size] for a in range(0, x.shape[0], size)])
+
+    for sizes in ((ref.shape[0], deg.shape[0]), (1000, 1000), (4096, 333)):
+        acts = checks.activities([blocks_of(ref, sizes[0]), blocks_of(deg, sizes[1])], fs)
+        for act, x in zip(acts, (ref, deg), strict=True):
+            np.testing.assert_allclose(act.levels_db, levels(x), rtol=0, atol=1e-9)
+            one = checks.activity_of_blocks(blocks_of(x, sizes[0]), fs)
+            np.testing.assert_array_equal(act.levels_db, one.levels_db)
+            np.testing.assert_array_equal(act.active, one.active)
+            assert act.mean == one.mean
