@@ -126,6 +126,31 @@ def _biquad_cascade_pair_kernel(a, b, sos):
 
 
 @njit(cache=True)
+def _windowed_frames_kernel(x, starts, win):
+    """Frames of ``x`` at ``starts``, each times ``win``: (n, len(win)) (§11.2)."""
+    nf = win.shape[0]
+    out = np.empty((starts.shape[0], nf))
+    for i in range(starts.shape[0]):
+        s = starts[i]
+        for j in range(nf):
+            out[i, j] = x[s + j] * win[j]
+    return out
+
+
+@njit(cache=True)
+def _power_rows_kernel(spec, rows, out):
+    """``out[rows[i], k] = |spec[i, k]|**2`` for the bins k = 1 ... out.shape[1] - 1 (the DC
+    bin stays 0), in place (§11.2)."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        out[r, 0] = 0.0
+        for k in range(1, out.shape[1]):
+            re = spec[i, k].real
+            im = spec[i, k].imag
+            out[r, k] = re * re + im * im
+
+
+@njit(cache=True)
 def _vad_kernel(x, ds, min_speech, join_speech):
     """Energy VAD over 4 ms blocks of ``ds`` samples (design note §6).
 

@@ -11,6 +11,7 @@ import numpy as np
 from numpy import fft  # double precision: the pocketfft of scipy.fft, bit-identical
 from numpy.typing import NDArray
 
+from perceptq.p862._kernels import _power_rows_kernel, _windowed_frames_kernel
 from perceptq.p862.config import ModelConfig
 from perceptq.p862.tables import BarkTable
 
@@ -47,16 +48,14 @@ def power_spectra(
     nf = cfg.nf
     out = np.zeros((starts.shape[0], nf // 2))
     idx = np.flatnonzero(valid)
-    if idx.size:
-        win = hann(nf)
-        chunk = 4096
-        for c in range(0, idx.size, chunk):
-            sel = idx[c : c + chunk]
-            frames = np.lib.stride_tricks.sliding_window_view(x, nf)[starts[sel]]
-            frames *= win
-            spec = fft.rfft(frames, axis=1)[:, : nf // 2]
-            out[sel] = spec.real**2 + spec.imag**2
-    out[:, 0] = 0.0
+    if idx.size and not (starts[idx].min() >= 0 and starts[idx].max() + nf <= x.shape[0]):
+        raise IndexError("power_spectra: a frame reaches outside the signal")
+    win = hann(nf)
+    chunk = 4096
+    for c in range(0, idx.size, chunk):
+        sel = idx[c : c + chunk]
+        spec = fft.rfft(_windowed_frames_kernel(x, starts[sel], win), axis=1)
+        _power_rows_kernel(spec, sel, out)
     return out
 
 

@@ -155,3 +155,24 @@ def test_first_peaks_match_numpy_argmax_with_the_floor():
         assert best[i] == k
         assert found[i] == (row[k] > 0 and row[k] >= 1e-9 * max(1.0, np.abs(row).max()))
     assert list(found[1:4]) == [False, False, True] and best[3] == 4
+
+
+def test_power_spectra_match_the_numpy_definition():
+    """|rfft|^2 of Hann-windowed frames (DC bin and invalid frames zero), to the bit."""
+    from perceptq.p862 import perceptual
+    from perceptq.p862.config import config_for
+
+    cfg = config_for(16000)
+    nf = cfg.nf
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(20 * nf)
+    starts = rng.integers(0, x.shape[0] - nf, 30)
+    valid = rng.random(30) > 0.3
+    got = perceptual.power_spectra(x, starts, valid, cfg)
+    frames = np.stack([x[s : s + nf] * perceptual.hann(nf) for s in starts])
+    spec = np.fft.rfft(frames, axis=1)[:, : nf // 2]
+    want = np.where(valid[:, None], spec.real**2 + spec.imag**2, 0.0)
+    want[:, 0] = 0.0
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(IndexError):
+        perceptual.power_spectra(x, np.array([x.shape[0] - nf + 1]), np.ones(1, bool), cfg)
