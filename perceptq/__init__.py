@@ -4,7 +4,8 @@ Public names: :func:`score`, :func:`score_many`, :func:`pesq`, :class:`Score` an
 hierarchy.
 """
 
-from perceptq.api import pesq, score
+from typing import TYPE_CHECKING
+
 from perceptq.errors import (
     AlignmentError,
     InputTooLongError,
@@ -13,22 +14,39 @@ from perceptq.errors import (
     PerceptqError,
     UnsupportedRateError,
 )
-from perceptq.result import Score, Utterance, category_of
+
+if TYPE_CHECKING:
+    from perceptq.api import pesq, score
+    from perceptq.batch.runner import score_many
+    from perceptq.batch.table import PairResult
+    from perceptq.result import Score, Utterance, category_of
 
 __version__ = "0.1.0"
 
+#: Public names loaded on first use, and the module that defines each.
+_LAZY = {
+    "score": "perceptq.api",
+    "pesq": "perceptq.api",
+    "Score": "perceptq.result",
+    "Utterance": "perceptq.result",
+    "category_of": "perceptq.result",
+    "score_many": "perceptq.batch.runner",
+    "PairResult": "perceptq.batch.table",
+}
+
 
 def __getattr__(name: str):
-    """Batch scoring is loaded on first use (``import perceptq`` stays light)."""
-    if name == "score_many":
-        from perceptq.batch.runner import score_many
+    """The public names are loaded on first use: ``import perceptq`` (and so importing
+    any of its modules) loads no numpy, which lets ``perceptq batch`` start its workers
+    before anything else (:mod:`perceptq.cli`)."""
+    if name in _LAZY:
+        import importlib
 
-        return score_many
-    if name == "PairResult":
-        from perceptq.batch.table import PairResult
-
-        return PairResult
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # found directly from now on
+        return value
     raise AttributeError(f"module 'perceptq' has no attribute {name!r}")
+
 
 __all__ = [
     "AlignmentError",

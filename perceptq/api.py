@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from perceptq.errors import UnsupportedRateError
-from perceptq.result import InputInfo, Score
 
 if TYPE_CHECKING:
     from perceptq.audio.io import AudioInput
+    from perceptq.result import Score
 
 #: Default seconds of speech per window for long recordings (see ``score``'s window_s;
 #: the same value as :data:`perceptq.recording.longcall.WINDOW_S`).
@@ -157,6 +157,7 @@ def _score_visqol(reference: AudioInput, degraded: AudioInput, *, sample_rate: i
     from perceptq.audio import checks
     from perceptq.audio.source import open_input
     from perceptq.recording.visqol_scoring import visqol_single
+    from perceptq.result import InputInfo
     from perceptq.visqol import MODE_RATES, VisqolConfig, resolve_mode
 
     ref_in = open_input(reference, sample_rate, role="reference")

@@ -16,14 +16,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import BrokenExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perceptq import api
 from perceptq.batch.table import PairResult
 from perceptq.errors import PerceptqError
-from perceptq.result import Score
 
-Scorer = Callable[..., Score]
+if TYPE_CHECKING:
+    from perceptq.result import Score
+
+# nothing imported above loads numpy: perceptq.cli starts the workers' fork server with
+# this module before anything else (see perceptq.cli._start_batch_workers)
+Scorer = Callable[..., "Score"]
 
 
 class WorkerStartError(RuntimeError):

@@ -9,13 +9,12 @@ journal side file until it is complete), :func:`read_results` reads any of them 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 # the columns live in a leaf module (the SQLite table builds on them too); importable here
 from perceptq.batch.columns import DIAG_COLUMNS as DIAG_COLUMNS
@@ -151,7 +150,9 @@ def _diagnostic_values(s: Score | None) -> dict[str, float]:
 
 
 def _number(value: Any) -> float:
-    number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    # numbers.Real: Python and numpy integers and floats (numpy registers its scalars);
+    # not bool, nor complex
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     return float(value) if number else math.nan
 
 

@@ -153,12 +153,16 @@ def test_a_usage_error_stops_the_workers_started_early(monkeypatch, tmp_path):
     assert forkserver._forkserver._forkserver_pid is None
 
 
-def test_importing_the_command_line_package_loads_no_command():
-    """Workers started from the ``perceptq`` script import it again: it must stay cheap."""
+def test_the_batch_workers_start_before_typer_or_numpy_is_imported():
+    """``perceptq batch`` starts its workers' fork server from ``perceptq.cli`` and
+    ``perceptq.batch.runner`` before anything else: neither loads typer, the commands or
+    numpy (workers started from the ``perceptq`` script also import ``perceptq.cli``
+    again)."""
     import subprocess
 
-    code = "import sys, perceptq.cli; print(sorted(m for m in ('typer', 'rich', 'click', " \
-        "'perceptq.cli.batch', 'perceptq.cli.common') if m in sys.modules))"
+    heavy = ("numpy", "typer", "rich", "click", "perceptq.cli.batch", "perceptq.cli.common")
+    code = (f"import sys, perceptq.cli, perceptq.batch.runner; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
