@@ -161,3 +161,82 @@ def _runs_of_three_kernel(b, level, run):
         else:
             run = 0
     return count, run
+
+
+@njit
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n]`` (``n`` <= 128) summed as numpy's add reduction sums a contiguous run
+    of that length: up to 7 values one after the other from -0.0, else eight running sums
+    combined pairwise, then the rest one by one. (numpy sums longer runs as two halves;
+    callers keep to 128: a recursive kernel crashes when numba loads it from its cache.)"""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = lo + 8
+    stop = lo + n - n % 8
+    while i < stop:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < lo + n:
+        res += a[i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _mean_square_blocks_kernel(x, size):
+    """Mean square of each of the ``len(x) // size`` consecutive blocks of ``size`` (<= 128)
+    samples of ``x``: ``(x[:k * size].reshape(k, size) ** 2).mean(axis=1)`` to the bit (each
+    row's squares summed as numpy sums them, then divided by ``size``)."""
+    k = x.shape[0] // size
+    out = np.empty(k)
+    squares = np.empty(size)
+    for b in range(k):
+        for i in range(size):
+            v = x[b * size + i]
+            squares[i] = v * v
+        out[b] = _pairwise_sum(squares, 0, size) / size
+    return out
+
+
+@njit(cache=True)
+def _band_power_kernel(spec, first, width, picked, total):
+    """Power spectra ``|spec|**2`` of the frames of ``spec`` (frames, bins), complex, summed
+    over bands: band ``j`` is bins ``first[j]`` .. ``first[j] + width[j] - 1`` (``width[j]``
+    <= 129; 0 for an empty band, which gives 0), summed as ``np.add.reduceat`` sums (the first
+    bin, plus the rest summed as numpy sums a run). Returns (frames, bands); the power
+    spectra of the frames in ``picked`` (ascending) are added to ``total`` (bins,) in order.
+    """
+    frames, bins = spec.shape
+    bands = first.shape[0]
+    out = np.empty((frames, bands))
+    power = np.empty(bins)
+    lo, hi = first[0], first[bands - 1] + width[bands - 1]
+    k = 0
+    for f in range(frames):
+        while k < picked.shape[0] and picked[k] < f:
+            k += 1
+        whole = k < picked.shape[0] and picked[k] == f
+        for i in range(0 if whole else lo, bins if whole else hi):
+            c = spec[f, i]
+            power[i] = c.real * c.real + c.imag * c.imag
+        while k < picked.shape[0] and picked[k] == f:
+            for i in range(bins):
+                total[i] += power[i]
+            k += 1
+        for j in range(bands):
+            a = first[j]
+            out[f, j] = power[a] + _pairwise_sum(power, a + 1, width[j] - 1) if width[j] else 0.0
+    return out

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from perceptq.audio import filters
 from perceptq.audio.quantile import percentile
+from perceptq.audio.reductions import mean_square_blocks
 from perceptq.recording import match as reference_match
 from perceptq.result import Utterance
 
@@ -89,11 +90,6 @@ def _band(x: NDArray[np.float64], y: NDArray[np.float64], fs: int
     return filters.sosfilt_pair(filters.butter_sos("telephone_band", fs), x, y)[:2]
 
 
-def _blocks(x: NDArray[np.float64], bs: int) -> NDArray[np.float64]:
-    n = x.shape[0] // bs
-    return (x[: n * bs].reshape(n, bs) ** 2).mean(axis=1)
-
-
 def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
@@ -111,7 +107,7 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     bs = fs * BLOCK_MS // 1000
     al = aligned_degraded(ref.shape[0], deg, utterances, fs)
     r_band, d_band = _band(ref, al, fs)
-    r, d = _blocks(r_band, bs), _blocks(d_band, bs)
+    r, d = mean_square_blocks(r_band, bs), mean_square_blocks(d_band, bs)
     r_db = 10 * np.log10(r + 1e-20)
     d_db = 10 * np.log10(d + 1e-20)
     loud = percentile(r_db, 99) if r_db.size else 0.0

@@ -22,6 +22,7 @@ from numpy.fft import irfft, rfft  # scipy.fft's pocketfft (bit-identical), chea
 from numpy.typing import NDArray
 
 from perceptq.audio.quantile import percentile
+from perceptq.audio.reductions import mean_square_blocks
 from perceptq.audio.source import READ_BLOCK, Source
 from perceptq.errors import AlignmentError
 
@@ -68,7 +69,7 @@ def envelope(src: Source) -> NDArray[np.float64]:
     parts = []
     for a in range(0, src.n - bs + 1, step):
         x = src.read(a, min(a + step, src.n // bs * bs))
-        parts.append((x.reshape(-1, bs) ** 2).mean(axis=1))
+        parts.append(mean_square_blocks(x, bs))
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -24,11 +24,13 @@ contain the reference.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 from perceptq.audio.quantile import percentile
+from perceptq.audio.reductions import band_powers
 
 #: Number of bands, their edges (Hz), frame length and hop (ms).
 BANDS, LOW_HZ, HIGH_HZ, FRAME_MS, HOP_MS = 16, 300.0, 3400.0, 32, 16
@@ -53,6 +55,21 @@ def frame_grid(fs: int) -> tuple[int, int]:
     return fs * FRAME_MS // 1000, fs * HOP_MS // 1000
 
 
+@lru_cache(maxsize=8)
+def _bands(fs: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """(first bin, number of bins) of each band in the frames' spectra, and the window."""
+    nf, _ = frame_grid(fs)
+    freqs = np.fft.rfftfreq(nf, 1.0 / fs)
+    band = np.digitize(freqs, np.geomspace(LOW_HZ, HIGH_HZ, BANDS + 1)) - 1
+    # Bands are runs of consecutive bins (ascending).
+    first = np.searchsorted(band, np.arange(BANDS))
+    width = np.searchsorted(band, np.arange(BANDS), side="right") - first
+    out = (first, width, np.hanning(nf))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
 def band_levels(x: NDArray[np.float64], fs: int, spectrum_frames: NDArray[np.int64] | None = None
                 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Log band energies (dB), shape (frames, BANDS), of the Hann-windowed frames of
@@ -61,17 +78,12 @@ def band_levels(x: NDArray[np.float64], fs: int, spectrum_frames: NDArray[np.int
     nf, hop = frame_grid(fs)
     x = np.ascontiguousarray(x, dtype=np.float64)
     frames = (x.shape[0] - nf) // hop + 1
-    picked: list[NDArray[np.float64]] = []
+    total = np.zeros(nf // 2 + 1)
+    picked = np.zeros(0, dtype=np.int64) if spectrum_frames is None else spectrum_frames
     if frames < 1:
         out = np.zeros((0, BANDS))
     else:
-        freqs = np.fft.rfftfreq(nf, 1.0 / fs)
-        band = np.digitize(freqs, np.geomspace(LOW_HZ, HIGH_HZ, BANDS + 1)) - 1
-        # Bands are runs of consecutive bins (ascending): sum each run in one reduction.
-        first = np.searchsorted(band, np.arange(BANDS))
-        end = int(np.searchsorted(band, BANDS - 1, side="right"))
-        empty = np.searchsorted(band, np.arange(BANDS), side="right") == first
-        win = np.hanning(nf)
+        first, width, win = _bands(fs)
         view = np.lib.stride_tricks.as_strided(x, shape=(frames, nf),
                                                strides=(hop * x.strides[0], x.strides[0]),
                                                writeable=False)
@@ -80,19 +92,10 @@ def band_levels(x: NDArray[np.float64], fs: int, spectrum_frames: NDArray[np.int
         for a in range(0, frames, step):
             b = min(a + step, frames)
             spec = np.fft.rfft(view[a:b] * win, axis=1)
-            power = spec.real**2 + spec.imag**2
-            out[a:b] = np.add.reduceat(power[:, :end], first, axis=1)
-            out[a:b, empty] = 0.0
-            if spectrum_frames is not None:
-                sel = spectrum_frames[(spectrum_frames >= a) & (spectrum_frames < b)]
-                picked.append(power[sel - a])
+            out[a:b] = band_powers(spec, first, width, picked[(picked >= a) & (picked < b)] - a,
+                                   total)
         out = 10.0 * np.log10(out + 1e-20)
-    if spectrum_frames is None:
-        return out, None
-    if not picked or sum(p.shape[0] for p in picked) == 0:
-        return out, np.zeros(nf // 2 + 1)
-    rows = picked[0] if len(picked) == 1 else np.concatenate(picked)
-    return out, rows.sum(axis=0)
+    return out, (None if spectrum_frames is None else total)
 
 
 def _floored(db: NDArray[np.float64]) -> NDArray[np.float64]:
