@@ -117,7 +117,9 @@ def run_once(manifest: Path, jobs: int, probe_dir: Path) -> dict[str, float]:
     cmd = [sys.executable, "-c", "from perceptq.cli import main; main()", "batch",
            "--manifest", str(manifest), "--mode", "wb", "-q", "--jobs", str(jobs),
            "-o", str(manifest.parent / "timeline.csv")]
-    subprocess.run(cmd, check=True, capture_output=True, env=env)  # waits for stderr EOF
+    # run from the pairs' folder: the perceptq imported is the one PYTHONPATH (or the
+    # installed package) gives, not one in the current folder; waits for stderr's EOF
+    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=manifest.parent)
     end = time.time() - float(env["TIMELINE_T0"])
     lines = [line.split("\t") for line in log.read_text().splitlines()]
     # which process is which: the command reads the inputs, the server imports the preload
@@ -150,7 +152,8 @@ def main() -> None:
         probe_dir.mkdir()
         (probe_dir / "sitecustomize.py").write_text(PROBE)
         subprocess.run(  # warm the numba disk cache once so no run compiles
-            [sys.executable, "-c", "from perceptq.api import warm_up; warm_up()"], check=True
+            [sys.executable, "-c", "from perceptq.api import warm_up; warm_up()"], check=True,
+            cwd=folder,
         )
         runs = [run_once(manifest, args.jobs, probe_dir) for _ in range(args.rounds)]
     times: dict[str, list[float]] = defaultdict(list)
