@@ -13,6 +13,7 @@ cross-correlation); each match is refined on the waveform to the sample; a robus
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -65,12 +66,9 @@ def block_size(fs: int) -> int:
 def envelope(src: Source) -> NDArray[np.float64]:
     """Mean square of each 4 ms block of a source, shape (n // block,)."""
     bs = block_size(src.fs)
-    step = READ_BLOCK - READ_BLOCK % bs
-    parts = []
-    for a in range(0, src.n - bs + 1, step):
-        x = src.read(a, min(a + step, src.n // bs * bs))
-        parts.append(mean_square_blocks(x, bs))
-    return np.concatenate(parts) if parts else np.zeros(0)
+    # Blocks a whole number of envelope blocks long (an in-memory signal: itself, no copy).
+    parts = [mean_square_blocks(x, bs) for x in src.blocks(READ_BLOCK - READ_BLOCK % bs)]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0)
 
 
 def log_envelope(energy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -112,27 +110,20 @@ def normalised_correlation(t: NDArray[np.float64], x: NDArray[np.float64]) -> ND
     return out if tn > 0 else np.zeros_like(num)
 
 
-def fine_lag(ref: NDArray[np.float64], deg: NDArray[np.float64],
-             margin: int) -> tuple[float, float]:
-    """(lag, normalised peak) of ``ref`` inside ``deg`` = degraded[pos - margin : pos + len(ref)
-    + margin]; lag in samples relative to ``pos`` (sub-sample, parabolic), in [-margin, margin].
-    """
+def fine_lag(ref: NDArray[np.float64], deg: NDArray[np.float64], margin: int) -> float:
+    """Lag of ``ref`` inside ``deg`` = degraded[pos - margin : pos + len(ref) + margin], in
+    samples relative to ``pos`` (sub-sample, parabolic), in [-margin, margin]."""
     c = _correlate_valid(deg, ref)
     if c.size == 0:
-        return 0.0, 0.0
+        return 0.0
     k = int(np.argmax(c))
-    peak = float(c[k])
-    e_ref = float(np.sum(ref * ref))  # (1-D BLAS dot is slow with threaded BLAS)
-    seg = deg[k : k + ref.shape[0]]
-    e_deg = float(np.sum(seg * seg))
     frac = 0.0
     if 0 < k < c.size - 1:
         y0, y1, y2 = c[k - 1], c[k], c[k + 1]
         den = y0 - 2 * y1 + y2
         if den < 0:
             frac = 0.5 * (y0 - y2) / den
-    norm = peak / np.sqrt(e_ref * e_deg) if e_ref > 0 and e_deg > 0 else 0.0
-    return k + frac - margin, float(norm)
+    return k + frac - margin
 
 
 @dataclass(frozen=True)
@@ -167,11 +158,35 @@ def theil_sen(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, fl
     """(intercept, slope) of the median-of-pairwise-slopes line through (x, y)."""
     if x.size < 2:
         return (float(y[0]) if y.size else 0.0), 0.0
+    if x.size <= SMALL_FIT:
+        return _theil_sen_small(x.tolist(), y.tolist())
     i, j = np.triu_indices(x.size, 1)
     dx = x[j] - x[i]
     keep = dx != 0
     slope = float(np.median((y[j] - y[i])[keep] / dx[keep])) if keep.any() else 0.0
     return float(np.median(y - slope * x)), slope
+
+
+#: Fits of up to this many points run on Python floats (numpy's per-call cost dominates).
+SMALL_FIT = 12
+
+
+def _theil_sen_small(x: list[float], y: list[float]) -> tuple[float, float]:
+    """:func:`theil_sen` with the same float operations, on lists."""
+    slopes = [(y[j] - y[i]) / (x[j] - x[i]) for i in range(len(x))
+              for j in range(i + 1, len(x)) if x[j] - x[i] != 0]
+    slope = _median(slopes) if slopes else 0.0
+    return _median([b - slope * a for a, b in zip(x, y, strict=True)]), slope
+
+
+def _median(v: list[float]) -> float:
+    """``np.median`` of a short list: the middle value, or the mean of the two middle ones
+    (NaN if any is NaN)."""
+    if any(math.isnan(a) for a in v):
+        return math.nan
+    v = sorted(v)
+    h = len(v) // 2
+    return v[h] if len(v) % 2 else (v[h - 1] + v[h]) / 2.0
 
 
 def _decimate(energy: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
@@ -278,7 +293,7 @@ def estimate(ref: Source, deg: Source, ref_energy: NDArray[np.float64],
         seg = ref.read(f0, f0 + fine_blocks * bs)
         mid = f0 + seg.shape[0] / 2.0
         centre = mid + coarse + k0 * (mid - b * bs)  # degraded position of the stretch centre
-        lag, _ = fine_lag(seg, on_reference_clock(deg, centre, seg.shape[0] + 2 * margin, k0),
+        lag = fine_lag(seg, on_reference_clock(deg, centre, seg.shape[0] + 2 * margin, k0),
                           margin)
         pos.append(mid)
         dly.append(centre - mid + lag)

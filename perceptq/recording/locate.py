@@ -86,7 +86,7 @@ def _two_points(ref: NDArray[np.float64], rec: Source, ref_energy: NDArray[np.fl
         seg = ref[f0 : f0 + n * bs]
         mid = f0 + seg.shape[0] / 2.0
         centre = offset + mid * (1.0 + k)
-        lag, _ = drift.fine_lag(seg, drift.on_reference_clock(rec, centre, seg.shape[0]
+        lag = drift.fine_lag(seg, drift.on_reference_clock(rec, centre, seg.shape[0]
                                                                + 2 * margin, k), margin)
         pos.append(mid)
         dly.append(centre - mid + lag * (1.0 + k))
@@ -139,8 +139,8 @@ def alignment_hold(ref: NDArray[np.float64], rec: Source, ref_energy: NDArray[np
         seg = ref[f0 * bs : (f0 + n) * bs]
         mid = f0 * bs + seg.shape[0] / 2.0
         y = drift.on_reference_clock(rec, offset + mid * (1.0 + k), seg.shape[0] + 2 * margin, k)
-        wave, _ = drift.fine_lag(seg, y, margin)
-        env, _ = drift.fine_lag(_smooth_envelope(seg, fs), _smooth_envelope(y, fs), margin)
+        wave = drift.fine_lag(seg, y, margin)
+        env = drift.fine_lag(_smooth_envelope(seg, fs), _smooth_envelope(y, fs), margin)
         pos.append(mid)
         lags.append((wave, env))
     if not pos:

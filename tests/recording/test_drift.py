@@ -99,3 +99,20 @@ def test_theil_sen_ignores_an_outlier():
     y[4] = 100.0
     d0, k = drift.theil_sen(x, y)
     assert k == pytest.approx(0.5) and d0 == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("n", range(2, drift.SMALL_FIT + 1))
+def test_small_theil_sen_fits_are_numpys_to_the_bit(n, monkeypatch):
+    """Fits of a few points run on Python floats: the same intercept and slope as the
+    array computation (odd and even counts, repeated positions, outliers)."""
+    rng = np.random.default_rng(n)
+    small_fit = drift.SMALL_FIT
+    for _ in range(20):
+        x = np.sort(rng.uniform(0, 1e6, n))
+        if rng.random() < 0.3:
+            x[rng.integers(1, n)] = x[0]  # a repeated position: its pairs are left out
+        y = rng.normal(50.0, 3.0, n) + rng.normal(0, 1e-4) * x
+        small = drift.theil_sen(x, y)
+        monkeypatch.setattr(drift, "SMALL_FIT", 0)
+        assert drift.theil_sen(x, y) == small
+        monkeypatch.setattr(drift, "SMALL_FIT", small_fit)
