@@ -113,13 +113,14 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     loud = percentile(r_db, 99) if r_db.size else 0.0
     speech = r_db > loud - SPEECH_DB
     pause = r_db < loud - PAUSE_DB
-    m.ref_speech += float(r[speech].sum())
-    m.deg_speech += float(d[speech].sum())
-    m.n_speech += int(speech.sum())
+    r_speech, d_speech = float(r[speech].sum()), float(d[speech].sum())
+    m.ref_speech += r_speech
+    m.deg_speech += d_speech
+    m.n_speech += int(np.count_nonzero(speech))
     m.deg_pause += float(d[pause].sum())
-    m.n_pause += int(pause.sum())
+    m.n_pause += int(np.count_nonzero(pause))
     # Dropouts: loud reference blocks that are far below the level the degraded path gives.
-    gain_db = 10 * np.log10((d[speech].sum() + 1e-20) / (r[speech].sum() + 1e-20))
+    gain_db = 10 * np.log10((d_speech + 1e-20) / (r_speech + 1e-20))
     hole = (r_db > loud - DROPOUT_REF_DB) & (d_db < r_db + gain_db - DROPOUT_DEPTH_DB)
     drop = np.zeros(r.shape[0], dtype=bool)
     for a, b in _runs(hole):
@@ -141,9 +142,9 @@ def measure(m: Measures, ref: NDArray[np.float64], deg: NDArray[np.float64],
     if fd.size and r.size:
         idx = np.clip(((frame_times_s + 0.016) * 1000 / BLOCK_MS).astype(int), 0, r.size - 1)
         w = fd**2
-        in_drop = np.zeros(fd.size, dtype=bool)
-        for k in range(-3, 4):
-            in_drop |= drop[np.clip(idx + k, 0, r.size - 1)]
+        # within 3 blocks of a dropout block: dropout blocks in [idx - 3, idx + 3]
+        count = np.concatenate(([0], np.cumsum(drop)))
+        in_drop = count[np.minimum(idx + 4, r.size)] > count[np.maximum(idx - 3, 0)]
         m.n_frames += int(fd.size)
         m.share["dropouts"] += float(w[in_drop].sum())
         m.share["speech"] += float(w[~in_drop & speech[idx]].sum())
