@@ -100,10 +100,16 @@ def _sample_stats_kernel(b, tolerance):
     deviations from their mean (both summed sample by sample, 0 for one channel).
     """
     n, channels = b.shape
-    mag = np.empty(n)
+    mag = np.empty(n if channels > 1 else 0)  # one channel: its magnitudes are read again
     peak, spread, energy, difference = 0.0, 0.0, 0.0, 0.0
     beyond = 0
-    for i in range(n):
+    for i in range(n if channels == 1 else 0):
+        a = abs(b[i, 0])
+        if a > peak:
+            peak = a
+        if a > 1.0:
+            beyond += 1
+    for i in range(n if channels > 1 else 0):
         m, total = 0.0, 0.0
         for c in range(channels):
             v = b[i, c]
@@ -116,23 +122,22 @@ def _sample_stats_kernel(b, tolerance):
         mag[i] = m
         if m > peak:
             peak = m
-        if channels > 1:
-            mean = total / channels
-            first = b[i, 0]
-            for c in range(channels):
-                v = b[i, c]
-                energy += v * v
-                d = v - mean
-                difference += d * d
-                s = abs(v - first)
-                if s > spread:
-                    spread = s
+        mean = total / channels
+        first = b[i, 0]
+        for c in range(channels):
+            v = b[i, c]
+            energy += v * v
+            d = v - mean
+            difference += d * d
+            s = abs(v - first)
+            if s > spread:
+                spread = s
     plateau = 0
     if peak > 0:
         level = peak * (1.0 - tolerance)
         run = 0
         for i in range(n + 1):
-            if i < n and mag[i] >= level:
+            if i < n and (abs(b[i, 0]) if channels == 1 else mag[i]) >= level:
                 run += 1
             else:
                 if run >= 2:
@@ -149,8 +154,8 @@ def _runs_of_three_kernel(b, level, run):
     n, channels = b.shape
     count = 0
     for i in range(n):
-        m = 0.0
-        for c in range(channels):
+        m = abs(b[i, 0]) if channels == 1 else 0.0
+        for c in range(channels if channels > 1 else 0):
             a = abs(b[i, c])
             if a > m:
                 m = a
