@@ -1,8 +1,11 @@
-"""The numba kernels of the audio wing: second-order-section IIR filtering, and one-pass
-statistics of the original samples (peaks, clipped plateaus, channel differences).
+"""The numba kernels of the audio wing: second-order-section IIR filtering (two signals in
+one pass), one-pass statistics of the original samples (peaks, clipped plateaus, channel
+differences), and the reductions of :mod:`perceptq.audio.reductions` (block mean squares,
+band energies of frame spectra) summed in numpy's order.
 
-Pure: contiguous float64 arrays in, arrays out; no validation (see :mod:`perceptq.audio.filters`).
-Kept small, so that compiling it the first time ever stays quick.
+Pure: contiguous float64 arrays in, arrays out; no validation (see :mod:`perceptq.audio.filters`
+and :mod:`perceptq.audio.reductions`). Few and plain, so that compiling them the first time
+ever stays quick (no recursion: a recursive kernel crashes when numba loads it from its cache).
 """
 
 from __future__ import annotations

