@@ -194,7 +194,9 @@ def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
     """
     lags = [0] * len(pairs)
     for todo, y, lengths in _xcorr_groups(pairs, single=True):
-        best, found = _first_peaks_kernel(y, lengths)
+        best = np.zeros(len(todo), dtype=np.int64)
+        found = np.zeros(len(todo), dtype=np.bool_)
+        _first_peaks_kernel(y, lengths, best, found)
         for row, i in enumerate(todo):
             if found[row]:
                 lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)

@@ -21,8 +21,17 @@ from perceptq.p862.config import TARGET_POWER, ModelConfig
 def cascade_pair(a: NDArray[np.float64], b: NDArray[np.float64], sos: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Two signals through the same biquad cascade ``sos`` (zero initial state), in one
-    kernel pass: the same values, to the bit, as filtering each alone. New arrays."""
-    return _biquad_cascade_pair_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b), sos)
+    kernel pass: the same values, to the bit, as filtering each alone. New arrays.
+
+    The shorter one runs zero-padded to the longer one's length: a causal filter's output
+    before the padding does not depend on it."""
+    n = max(a.shape[0], b.shape[0])
+    y = np.zeros(n)
+    z = np.zeros(n)
+    y[: a.shape[0]] = a
+    z[: b.shape[0]] = b
+    _biquad_cascade_pair_kernel(y, z, sos)
+    return y[: a.shape[0]], z[: b.shape[0]]
 
 
 def padded_buffer(x: NDArray[np.float64], cfg: ModelConfig) -> NDArray[np.float64]:

@@ -148,7 +148,9 @@ def test_first_peaks_match_numpy_argmax_with_the_floor():
     y[2, :] = 1e-12  # positive but below the floor of 1e-9 x max(1, |y|)
     y[3, [4, 7]] = 50.0  # a tie: the first wins
     lengths = np.array([40, 40, 40, 40, 2, 17, 30, 39, 5])
-    best, found = _kernels._first_peaks_kernel(y, lengths)
+    best = np.zeros(9, dtype=np.int64)
+    found = np.zeros(9, dtype=np.bool_)
+    _kernels._first_peaks_kernel(y, lengths, best, found)
     for i, n in enumerate(lengths):
         row = y[i, :n]
         k = int(np.argmax(row))
