@@ -15,10 +15,10 @@ from numba import njit
 
 
 @njit(cache=True)
-def _sos_kernel(x, y, sos, zx, zy, ox, oy):
-    """Filter ``x - ox`` and ``y - oy`` (1-D; lengths may differ, ``y`` may be empty)
+def _sos_kernel(fx, fy, sos, zx, zy):
+    """Filter ``fx`` and ``fy`` in place (1-D; lengths may differ, ``fy`` may be empty)
     through second-order sections ``sos`` (k, 6) in transposed direct form II, states
-    ``zx`` and ``zy`` (k, 2) updated in place. Returns the two filtered signals (new arrays).
+    ``zx`` and ``zy`` (k, 2) updated in place.
 
     Every sample of a signal meets the same operations, in the same order, as in
     ``scipy.signal.sosfilt``: a section's recurrence sees the same input sequence whether a
@@ -26,11 +26,9 @@ def _sos_kernel(x, y, sos, zx, zy, ox, oy):
     over the whole signal first, so the result is the same to the bit. Sections run four at
     a time, sample by sample, with their states in registers; a remaining single section
     runs on both signals side by side while both have samples (its recurrence alone is
-    bound by latency; two in flight take the time of one). One function (no helper
-    kernels), so that compiling it the first time ever stays quick.
+    bound by latency; two in flight take the time of one). One function, no helper
+    kernels, no allocation: compiling it the first time ever stays quick.
     """
-    fx = x - ox
-    fy = y - oy
     m = min(fx.shape[0], fy.shape[0])
     s = 0
     while s + 4 <= sos.shape[0]:
@@ -88,7 +86,6 @@ def _sos_kernel(x, y, sos, zx, zy, ox, oy):
                 f[n] = w
             z[s, 0], z[s, 1] = z0, z1
         s += 1
-    return fx, fy
 
 
 @njit(cache=True)
@@ -204,33 +201,29 @@ def _pairwise_sum(a, lo, n):
 
 
 @njit(cache=True)
-def _mean_square_blocks_kernel(x, size):
-    """Mean square of each of the ``len(x) // size`` consecutive blocks of ``size`` (<= 128)
-    samples of ``x``: ``(x[:k * size].reshape(k, size) ** 2).mean(axis=1)`` to the bit (each
-    row's squares summed as numpy sums them, then divided by ``size``)."""
-    k = x.shape[0] // size
-    out = np.empty(k)
-    squares = np.empty(size)
-    for b in range(k):
+def _mean_square_blocks_kernel(x, size, out, squares):
+    """Mean square of each of the ``len(out)`` consecutive blocks of ``size`` (<= 128)
+    samples of ``x`` into ``out``: ``(x[:k * size].reshape(k, size) ** 2).mean(axis=1)`` to
+    the bit (each row's squares, in ``squares`` (size,), summed as numpy sums them, then
+    divided by ``size``)."""
+    for b in range(out.shape[0]):
         for i in range(size):
             v = x[b * size + i]
             squares[i] = v * v
         out[b] = _pairwise_sum(squares, 0, size) / size
-    return out
 
 
 @njit(cache=True)
-def _band_power_kernel(spec, first, width, picked, total):
+def _band_power_kernel(spec, first, width, picked, total, out, power):
     """Power spectra ``|spec|**2`` of the frames of ``spec`` (frames, bins), complex, summed
-    over bands: band ``j`` is bins ``first[j]`` .. ``first[j] + width[j] - 1`` (``width[j]``
-    <= 129; 0 for an empty band, which gives 0), summed as ``np.add.reduceat`` sums (the first
-    bin, plus the rest summed as numpy sums a run). Returns (frames, bands); the power
-    spectra of the frames in ``picked`` (ascending) are added to ``total`` (bins,) in order.
+    over bands into ``out`` (frames, bands): band ``j`` is bins ``first[j]`` .. ``first[j] +
+    width[j] - 1`` (``width[j]`` <= 129; 0 for an empty band, which gives 0), summed as
+    ``np.add.reduceat`` sums (the first bin, plus the rest summed as numpy sums a run). The
+    power spectra of the frames in ``picked`` (ascending) are added to ``total`` (bins,) in
+    order. ``power`` (bins,): scratch.
     """
     frames, bins = spec.shape
     bands = first.shape[0]
-    out = np.empty((frames, bands))
-    power = np.empty(bins)
     lo, hi = first[0], first[bands - 1] + width[bands - 1]
     k = 0
     for f in range(frames):
@@ -247,4 +240,3 @@ def _band_power_kernel(spec, first, width, picked, total):
         for j in range(bands):
             a = first[j]
             out[f, j] = power[a] + _pairwise_sum(power, a + 1, width[j] - 1) if width[j] else 0.0
-    return out

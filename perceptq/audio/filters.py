@@ -75,8 +75,7 @@ def sosfilt_pair(sos: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np
         return np.zeros((sos.shape[0], 2)) if zi is None else np.array(zi, dtype=np.float64)
 
     sx, sy = state(zx), state(zy)
-    fx, fy = _sos_kernel(np.ascontiguousarray(x, dtype=np.float64),
-                         np.ascontiguousarray(y, dtype=np.float64),
-                         np.ascontiguousarray(sos, dtype=np.float64), sx, sy,
-                         float(offsets[0]), float(offsets[1]))
+    fx = np.ascontiguousarray(x, dtype=np.float64) - float(offsets[0])  # new arrays: the
+    fy = np.ascontiguousarray(y, dtype=np.float64) - float(offsets[1])  # kernel's output
+    _sos_kernel(fx, fy, np.ascontiguousarray(sos, dtype=np.float64), sx, sy)
     return fx, fy, sx, sy

@@ -21,7 +21,9 @@ def mean_square_blocks(x: NDArray[np.float64], size: int) -> NDArray[np.float64]
         return (x[: k * size].reshape(k, size) ** 2).mean(axis=1)
     from perceptq.audio._kernels import _mean_square_blocks_kernel
 
-    return _mean_square_blocks_kernel(x, size)
+    out = np.empty(x.shape[0] // size)
+    _mean_square_blocks_kernel(x, size, out, np.empty(size))
+    return out
 
 
 def band_powers(spec: NDArray[np.complex128], first: NDArray[np.int64],
@@ -36,7 +38,10 @@ def band_powers(spec: NDArray[np.complex128], first: NDArray[np.int64],
 
     if int(np.max(width, initial=0)) > MAX_RUN + 1:
         raise ValueError(f"bands wider than {MAX_RUN + 1} bins")
-    return _band_power_kernel(np.ascontiguousarray(spec, dtype=np.complex128),
-                              np.ascontiguousarray(first, dtype=np.int64),
-                              np.ascontiguousarray(width, dtype=np.int64),
-                              np.ascontiguousarray(picked, dtype=np.int64), total)
+    spec = np.ascontiguousarray(spec, dtype=np.complex128)
+    out = np.empty((spec.shape[0], first.shape[0]))
+    _band_power_kernel(spec, np.ascontiguousarray(first, dtype=np.int64),
+                       np.ascontiguousarray(width, dtype=np.int64),
+                       np.ascontiguousarray(picked, dtype=np.int64), total, out,
+                       np.empty(spec.shape[1]))
+    return out
