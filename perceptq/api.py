@@ -118,13 +118,14 @@ def score(
     from perceptq.audio import checks, preprocess
     from perceptq.audio.source import open_input
     from perceptq.p862.split import check_alignment
-    from perceptq.recording import scoring
+    from perceptq.recording import compile_ahead, scoring
     from perceptq.recording.longcall import SINGLE_PIECE_WINDOWS
 
     check_alignment(alignment)
     if not window_s > 0:
         raise ValueError(f"window_s={window_s!r} must be a positive number of seconds")
     tune_allocator()
+    compile_ahead.start()  # the first run ever only
     # Open both: header facts of files (no samples read yet), validated arrays.
     ref_in = open_input(reference, sample_rate, role="reference")
     deg_in = open_input(degraded, sample_rate, role="degraded")
@@ -142,6 +143,7 @@ def score(
                 for src in (ref, deg) if src.original_rate != fs]
     checked = checks.input_warnings(ref, deg, located=locate)
     warnings += checked.warnings
+    compile_ahead.finish(extras=True)  # the first run ever only
     if path == "located":
         return scoring.located(ref, deg, mode, warnings=tuple(warnings), alignment=alignment)
     if path == "windowed":
@@ -220,6 +222,7 @@ def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EX
     from perceptq.audio.io import MIN_DURATION_S, load
     from perceptq.errors import InvalidAudioError, NoSpeechError, PerceptqError
     from perceptq.p862 import model
+    from perceptq.recording import compile_ahead
 
     if on_error not in (PesqCodes.RAISE_EXCEPTION, PesqCodes.RETURN_VALUES):
         raise ValueError(
@@ -232,6 +235,7 @@ def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EX
         raise ValueError(f"mode {mode!r} must be 'nb' or 'wb'")
     mode = preprocess.resolve_mode(mode, fs, fs)
     tune_allocator()
+    compile_ahead.start()  # the first run ever only
     try:
         ref_audio = load(ref, fs, role="reference")
         deg_audio = load(deg, fs, role="degraded")
@@ -245,6 +249,7 @@ def pesq(fs: int, ref, deg, mode: str = "wb", on_error: int = PesqCodes.RAISE_EX
             )
         ref_x = preprocess.condition(ref_audio, fs)
         deg_x = preprocess.condition(deg_audio, fs)
+        compile_ahead.finish(extras=False)  # the first run ever only
         return model.evaluate(ref_x, deg_x, fs, mode, alignment=alignment).mos
     except PerceptqError as exc:
         if on_error == PesqCodes.RAISE_EXCEPTION:
