@@ -139,9 +139,12 @@ def activities(signals: Sequence[Callable[[], Iterator[NDArray[np.float64]]]], f
                 continue
             f = np.concatenate((carry[i], f)) if carry[i].size else f
             m = f.shape[0] // n
-            parts[i].append(np.mean(f[: m * n].reshape(m, n) ** 2, axis=1))
+            with np.errstate(over="ignore"):  # samples near 1e300: an error follows (far beyond)
+                parts[i].append(np.mean(f[: m * n].reshape(m, n) ** 2, axis=1))
             carry[i] = f[m * n:]
-    return [_activity_of_power(p, n, fs, mean) for p, mean in zip(parts, means, strict=True)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return [_activity_of_power(p, n, fs, mean)
+                for p, mean in zip(parts, means, strict=True)]
 
 
 def _activity_of_power(parts: list[NDArray[np.float64]], n: int, fs: int, mean: float
