@@ -10,8 +10,9 @@ kernels from the cache (numba writes each cache file whole, by rename). On two c
 this takes about a second off a first run of about 6 s. Later runs find the cache and
 fork nothing.
 
-Only where forking is safe and useful: POSIX, at least two CPUs, no other thread in the
-process, and only once per process. The helper exits on its own; a finished helper is
+Only where forking is safe and useful: Linux (forking a process that has loaded system
+frameworks is unsafe on macOS), at least two CPUs, no other thread in the process, and only
+once per process. The helper exits on its own; a finished helper is
 reaped on the next call.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 
@@ -59,7 +61,7 @@ def start() -> bool:
     if _started:
         return False
     _started = True
-    if (not hasattr(os, "fork") or (os.cpu_count() or 1) < 2
+    if (not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2
             or threading.active_count() > 1 or _model_cache_exists() is not False):
         return False
     pid = os.fork()
