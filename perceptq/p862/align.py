@@ -75,11 +75,10 @@ class WindowPeaks:
 
     def find(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
         """Peak row of each key, -1 where not yet known."""
-        at = np.searchsorted(self.keys, keys)
-        at[at == self.keys.shape[0]] = 0
-        known = self.keys.shape[0] > 0
-        hit = (self.keys[at] == keys) if known else np.zeros(keys.shape[0], bool)
-        return np.where(hit, self.rows[at] if known else -1, -1)
+        if self.keys.shape[0] == 0:
+            return np.full(keys.shape[0], -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), self.keys.shape[0] - 1)
+        return np.where(self.keys[at] == keys, self.rows[at], -1)
 
     def add(self, keys: NDArray[np.int64], offsets: NDArray[np.int64],
             lags: NDArray[np.int64], inc: NDArray[np.float64]) -> NDArray[np.int64]:

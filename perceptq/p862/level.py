@@ -111,10 +111,13 @@ def band_energy(spec: NDArray[np.complex128], size: int, n: int, cfg: ModelConfi
     with np.errstate(over="ignore", invalid="ignore"):  # such energies are redone below
         y = fft.irfft(band.astype(np.complex64), size)[:n].astype(np.float64)
         energy = float(np.sum(y * y))
-    if not SINGLE_MIN_ENERGY <= energy < np.inf:
-        y = fft.irfft(band, size)[:n]
-        energy = float(np.sum(y * y))
-    return energy
+    return energy if SINGLE_MIN_ENERGY <= energy < np.inf else _double_band_energy(band, size, n)
+
+
+def _double_band_energy(band: NDArray[np.complex128], size: int, n: int) -> float:
+    """The band energy from the band's spectrum, all in double precision."""
+    y = fft.irfft(band, size)[:n]
+    return float(np.sum(y * y))
 
 
 def signal_band_energy(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig) -> float:
@@ -139,7 +142,7 @@ def signal_band_energy(buf: NDArray[np.float64], n_signal: int, cfg: ModelConfig
         energy = float(np.sum(y * y))
     if not SINGLE_MIN_ENERGY <= energy < np.inf:
         spec64, size = _spectrum(buf, n_signal, cfg)
-        return band_energy(spec64, size, n, cfg)
+        return _double_band_energy(spec64 * curve_gain("align_filter", cfg.fs, size), size, n)
     return energy
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 import soxr
-from numpy.fft import irfft, rfft  # scipy.fft's pocketfft (bit-identical), cheaper to import
+from numpy.fft import irfft, rfft  # double precision: scipy.fft's pocketfft, bit-identical
 from numpy.typing import NDArray
 
 from perceptq.audio.quantile import percentile
@@ -294,7 +294,7 @@ def estimate(ref: Source, deg: Source, ref_energy: NDArray[np.float64],
         mid = f0 + seg.shape[0] / 2.0
         centre = mid + coarse + k0 * (mid - b * bs)  # degraded position of the stretch centre
         lag = fine_lag(seg, on_reference_clock(deg, centre, seg.shape[0] + 2 * margin, k0),
-                          margin)
+                       margin)
         pos.append(mid)
         dly.append(centre - mid + lag)
     if not pos:
