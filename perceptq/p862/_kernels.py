@@ -228,6 +228,22 @@ def _vad_kernel(x, ds, min_speech, join_speech):
 
 
 @njit(cache=True)
+def _xcorr_rows_kernel(ref, deg, startr, nr, startd, nd, todo, rev, out):
+    """Rows of the envelope cross-correlations' transforms (§7): for the k-th piece
+    ``i = todo[k]``, ``rev[k]`` starts with ``ref[startr[i] : startr[i] + nr[i]]`` reversed
+    and ``out[k]`` with ``deg[startd[i] : startd[i] + nd[i]]``, in the rows' precision.
+    The rest of each row is left as it is (zeros)."""
+    for k in range(todo.shape[0]):
+        i = todo[k]
+        last = startr[i] + nr[i] - 1
+        for j in range(nr[i]):
+            rev[k, j] = ref[last - j]
+        first = startd[i]
+        for j in range(nd[i]):
+            out[k, j] = deg[first + j]
+
+
+@njit(cache=True)
 def _first_peaks_kernel(y, lengths, best, found):
     """Per row of ``y`` (n, size), over its first ``lengths[i]`` values: the index of the
     first largest value (into ``best``), and whether that value counts as a peak (into

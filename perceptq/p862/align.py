@@ -23,6 +23,7 @@ from perceptq.p862._kernels import (
     _first_peaks_kernel,
     _vad_kernel,
     _window_peaks_kernel,
+    _xcorr_rows_kernel,
 )
 from perceptq.p862.config import (
     JOIN_SPEECH_BLOCKS,
@@ -136,107 +137,149 @@ def analyse_pair(ref_buf: NDArray[np.float64], n_ref: int, deg_buf: NDArray[np.f
     return out[0], out[1]
 
 
-def _xcorr_groups(pairs: list[tuple[NDArray, NDArray]], single: bool = False
-                  ) -> list[tuple[list[int], NDArray[np.float64], NDArray[np.int64]]]:
+@dataclass(frozen=True)
+class Pieces:
+    """(reference, degraded) envelope pieces whose cross-correlations are taken (§7-§9.2):
+    piece ``i`` is ``ref[startr[i] : startr[i] + nr[i]]`` against ``deg[startd[i] :
+    startd[i] + nd[i]]``. A piece with a side of one sample or less is skipped (the
+    reference skips it). Pieces are ranges of two envelopes, not copies of them."""
+
+    ref: NDArray[np.float64]
+    deg: NDArray[np.float64]
+    startr: NDArray[np.int64]
+    nr: NDArray[np.int64]
+    startd: NDArray[np.int64]
+    nd: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[NDArray, NDArray]]) -> Pieces:
+        """Pieces from a list of (reference, degraded) arrays (laid end to end)."""
+        nr = np.array([r.shape[0] for r, _ in pairs], dtype=np.int64)
+        nd = np.array([d.shape[0] for _, d in pairs], dtype=np.int64)
+
+        def joined(arrays):
+            return np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays] or [[]])
+
+        return cls(joined([r for r, _ in pairs]), joined([d for _, d in pairs]),
+                   np.cumsum(nr) - nr, nr, np.cumsum(nd) - nd, nd)
+
+    def __len__(self) -> int:
+        return self.nr.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Piece ``i`` as two arrays (views)."""
+        a, b = int(self.startr[i]), int(self.startd[i])
+        return self.ref[a : a + int(self.nr[i])], self.deg[b : b + int(self.nd[i])]
+
+    def take(self, index: NDArray[np.int64]) -> Pieces:
+        """The pieces ``index``, in that order."""
+        return Pieces(self.ref, self.deg, self.startr[index], self.nr[index],
+                      self.startd[index], self.nd[index])
+
+    def on(self, ref: NDArray[np.float64], deg: NDArray[np.float64]) -> Pieces:
+        """The same ranges of two other envelopes (of the same lengths)."""
+        return Pieces(ref, deg, self.startr, self.nr, self.startd, self.nd)
+
+
+def _xcorr_groups(pieces: Pieces, single: bool = False
+                  ) -> list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]]:
     """The cross-correlations of :func:`envelope_xcorr` as rows of circular transforms.
 
-    Each pair is transformed over the power-of-two length of its own correlation (``nr +
-    nd - 1`` rounded up), as the reference transforms it; pairs sharing that length go in
-    one batch. Returns, per batch: (the pairs of its rows, the rows, their valid lengths).
-    ``single``: in single precision, as the reference computes them.
+    Each piece is transformed over the power-of-two length of its own correlation (``nr +
+    nd - 1`` rounded up), as the reference transforms it; pieces sharing that length go in
+    one batch (a row's transform does not depend on the other rows). Returns, per batch:
+    (the pieces of its rows, the rows, their valid lengths). ``single``: in single
+    precision, as the reference computes them.
     """
-    by_size: dict[int, list[int]] = {}
-    for i, (r, d) in enumerate(pairs):
-        if r.shape[0] > 1 and d.shape[0] > 1:
-            size = 1 << (r.shape[0] + d.shape[0] - 2).bit_length()
-            by_size.setdefault(size, []).append(i)
+    lengths = pieces.nr + pieces.nd - 1
+    ok = np.flatnonzero((pieces.nr > 1) & (pieces.nd > 1))
+    # 1 << (lengths - 1).bit_length(): frexp's exponent is the bit length (lengths >= 3)
+    sizes = np.left_shift(1, np.frexp((lengths[ok] - 1).astype(np.float64))[1].astype(np.int64))
     out = []
     dtype, lib = (np.float32, scipy.fft) if single else (np.float64, fft)
-    for size, todo in sorted(by_size.items()):
-        rev = np.zeros((len(todo), size), dtype)
-        deg = np.zeros((len(todo), size), dtype)
-        lengths = np.zeros(len(todo), dtype=np.int64)
-        for row, i in enumerate(todo):
-            r, d = pairs[i]
-            rev[row, : r.shape[0]] = r[::-1]
-            deg[row, : d.shape[0]] = d
-            lengths[row] = r.shape[0] + d.shape[0] - 1
-        spec = lib.rfft(deg, axis=1)
-        spec *= lib.rfft(rev, axis=1)
-        out.append((todo, lib.irfft(spec, size, axis=1), lengths))
+    for size in np.unique(sizes).tolist():
+        todo = ok[sizes == size]
+        rows = np.zeros((2, todo.shape[0], size), dtype)  # reversed reference; degraded
+        _xcorr_rows_kernel(pieces.ref, pieces.deg, pieces.startr, pieces.nr, pieces.startd,
+                           pieces.nd, todo, rows[0], rows[1])
+        spec = lib.rfft(rows, axis=2)
+        spec[1] *= spec[0]
+        out.append((todo, lib.irfft(spec[1], size, axis=1), lengths[todo]))
     return out
 
 
-def envelope_xcorr(pairs: list[tuple[NDArray, NDArray]]) -> list[NDArray[np.float64]]:
-    """Full linear cross-correlation of each (reference, degraded) envelope pair (§7):
+def envelope_xcorr(pieces: Pieces) -> list[NDArray[np.float64]]:
+    """Full linear cross-correlation of each (reference, degraded) envelope piece (§7):
     ``y[c] = sum_n r[n] * d[n + c - (nr - 1)]``, c = 0 ... nr + nd - 2, i.e. index nr - 1 is
-    lag 0 and higher indices are the degraded signal later. A pair with a side of one
+    lag 0 and higher indices are the degraded signal later. A piece with a side of one
     sample or less gives an empty array (the reference skips it)."""
-    out = [np.zeros(0)] * len(pairs)
-    for todo, y, lengths in _xcorr_groups(pairs):
-        for row, i in enumerate(todo):
+    out = [np.zeros(0)] * len(pieces)
+    for todo, y, lengths in _xcorr_groups(pieces):
+        for row, i in enumerate(todo.tolist()):
             out[i] = y[row, : lengths[row]]
     return out
 
 
-def _envelope_lags(pairs: list[tuple[NDArray, NDArray]]) -> list[int]:
+def _envelope_lags(pieces: Pieces) -> NDArray[np.int64]:
     """Lags (blocks, positive = degraded late) of the first strict maximum of the linear
-    cross-correlation of each (reference, degraded) envelope pair; zero lag when nothing
+    cross-correlation of each (reference, degraded) envelope piece; zero lag when nothing
     correlates.
 
     Values below 1e-9 x the largest magnitude (at least 1) count as zero, so the lag is the
     first maximum when that maximum is positive and not below this floor. The envelopes
-    are never negative, so a pair has either a positive maximum or none at all (exact
+    are never negative, so a piece has either a positive maximum or none at all (exact
     zeros in any precision): the correlations run in single precision, as in the
     reference (on the test corpora's 1087 outputs no delay changed against double
     precision).
     """
-    lags = [0] * len(pairs)
-    for todo, y, lengths in _xcorr_groups(pairs, single=True):
-        best = np.zeros(len(todo), dtype=np.int64)
-        found = np.zeros(len(todo), dtype=np.bool_)
+    lags = np.zeros(len(pieces), dtype=np.int64)
+    for todo, y, lengths in _xcorr_groups(pieces, single=True):
+        best = np.zeros(todo.shape[0], dtype=np.int64)
+        found = np.zeros(todo.shape[0], dtype=np.bool_)
         _first_peaks_kernel(y, lengths, best, found)
-        for row, i in enumerate(todo):
-            if found[row]:
-                lags[i] = int(best[row]) - (pairs[i][0].shape[0] - 1)
+        hit = todo[found]
+        lags[hit] = best[found] - (pieces.nr[hit] - 1)
     return lags
 
 
 def crude_delay(ref: Signal, deg: Signal, cfg: ModelConfig) -> int:
     """Whole-file delay in samples from the log-VAD envelopes (§7)."""
-    return _envelope_lags([(ref.log_vad, deg.log_vad)])[0] * cfg.ds
+    whole = Pieces(ref.log_vad, deg.log_vad, np.zeros(1, np.int64),
+                   np.array([ref.log_vad.shape[0]]), np.zeros(1, np.int64),
+                   np.array([deg.log_vad.shape[0]]))
+    return int(_envelope_lags(whole)[0]) * cfg.ds
 
 
-def segment_pieces(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
-                   cfg: ModelConfig) -> list[tuple[NDArray, NDArray]]:
+def segment_pieces(ref: Signal, deg: Signal, segments: NDArray[np.int64], est: int,
+                   cfg: ModelConfig) -> Pieces:
     """The (reference, degraded) log-VAD envelope pieces that the crude alignment of each
-    reference block range [b0, b1) around the estimate ``est`` correlates (§8.2); empty
-    pieces where the range is too short."""
+    reference block range [b0, b1) (rows of ``segments``) around the estimate ``est``
+    correlates (§8.2); empty pieces where the range is too short."""
     cd = tdiv(est, cfg.ds)
-    n_deg_blocks = deg.n_padded // cfg.ds
-    pairs = []
-    for b0, b1 in segments:
-        startr, startd = b0, b0 + cd
-        if startd < 0:
-            startr, startd = -cd, 0
-        nr = b1 - startr
-        nd = min(nr, n_deg_blocks - startd)
-        if nr <= 1 or nd <= 1:
-            pairs.append((np.zeros(0), np.zeros(0)))
-        else:
-            pairs.append((ref.log_vad[startr : startr + nr], deg.log_vad[startd : startd + nd]))
-    return pairs
+    b0, b1 = segments[:, 0], segments[:, 1]
+    startr, startd = b0.copy(), b0 + cd
+    before = startd < 0
+    startr[before], startd[before] = -cd, 0
+    nr = b1 - startr
+    nd = np.minimum(nr, deg.n_padded // cfg.ds - startd)
+    empty = (nr <= 1) | (nd <= 1)
+    # Each range as slicing the envelope would give it (clipped at the envelope's end).
+    nr = np.where(empty, 0, np.clip(nr, 0, ref.log_vad.shape[0] - startr))
+    nd = np.where(empty, 0, np.clip(nd, 0, deg.log_vad.shape[0] - startd))
+    return Pieces(ref.log_vad, deg.log_vad, np.where(empty, 0, startr), nr,
+                  np.where(empty, 0, startd), nd)
 
 
-def piece_delays(pieces: list[tuple[NDArray, NDArray]], est: int, cfg: ModelConfig) -> list[int]:
+def piece_delays(pieces: Pieces, est: int, cfg: ModelConfig) -> list[int]:
     """Envelope delay (samples) of each piece of :func:`segment_pieces` around ``est``."""
-    return [lag * cfg.ds + est for lag in _envelope_lags(pieces)]
+    return (_envelope_lags(pieces) * cfg.ds + est).tolist()
 
 
 def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
                     cfg: ModelConfig) -> list[int]:
     """Envelope delay (samples) of each reference block range [b0, b1) around ``est``."""
-    return piece_delays(segment_pieces(ref, deg, segments, est, cfg), est, cfg)
+    return piece_delays(segment_pieces(ref, deg, np.array(segments, dtype=np.int64).reshape(-1, 2),
+                                       est, cfg), est, cfg)
 
 
 def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -280,20 +323,15 @@ def _correlation_windows(
     step = int(startr[1] - startr[0]) if startr.shape[0] > 1 else na
     n = startr.shape[0]
 
-    win32 = win.astype(np.float32)
-
-    def frames(x, s0):
-        view = np.lib.stride_tricks.as_strided(
-            x[s0:], shape=(n, na), strides=(step * x.strides[0], x.strides[0]), writeable=False
-        )
-        w = view.astype(np.float32)
-        w *= win32
-        return scipy.fft.rfft(w, axis=1, overwrite_x=True, workers=1)
-
-    spec = frames(ref_x, int(startr[0]))
-    np.conjugate(spec, out=spec)  # in place: no temporaries
-    spec *= frames(deg_x, int(startd[0]))
-    y = scipy.fft.irfft(spec, na, axis=1, overwrite_x=True, workers=1)
+    frames = np.empty((2, n, na), np.float32)  # windowed reference and degraded frames
+    for side, x, s0 in ((0, ref_x, int(startr[0])), (1, deg_x, int(startd[0]))):
+        frames[side] = np.lib.stride_tricks.as_strided(
+            x[s0:], shape=(n, na), strides=(step * x.strides[0], x.strides[0]), writeable=False)
+    frames *= win.astype(np.float32)
+    spec = scipy.fft.rfft(frames, axis=2, overwrite_x=True, workers=1)
+    np.conjugate(spec[0], out=spec[0])  # in place: no temporaries
+    spec[0] *= spec[1]
+    y = scipy.fft.irfft(spec[0], na, axis=1, overwrite_x=True, workers=1)
     return np.abs(y, out=y)
 
 
@@ -357,7 +395,7 @@ class BreakWindow:
     scale: float
 
 
-def effective_window(pieces: list[tuple[NDArray, NDArray]], na: int) -> BreakWindow:
+def effective_window(pieces: Pieces | list[tuple[NDArray, NDArray]], na: int) -> BreakWindow:
     """The Hann window of a break-point search as the reference leaves it (§9.2).
 
     The reference keeps the window at offset ``window_offset(na)`` of a scratch buffer and
@@ -366,15 +404,18 @@ def effective_window(pieces: list[tuple[NDArray, NDArray]], na: int) -> BreakWin
     - 1`` values) to the start of the same buffer. Window sample ``i`` thus becomes value
     ``window_offset(na) + i`` of the last correlation long enough to reach it; samples no
     correlation reaches keep the Hann value. ``pieces`` are the envelope pieces of
-    :func:`segment_pieces` in that order (first, second, first, second, ...). Pure.
+    :func:`segment_pieces` in that order (first, second, first, second, ...), or a list of
+    (reference, degraded) arrays. Pure.
     """
+    if not isinstance(pieces, Pieces):
+        pieces = Pieces.of(pieces)
     off = window_offset(na)
     chosen: list[tuple[int, int, int]] = []  # (first sample, end, piece), last writer wins
     reach = 0
     for i in range(len(pieces) - 1, -1, -1):
-        r, d = pieces[i]
-        if r.shape[0] > 1 and d.shape[0] > 1:
-            n = min(na, r.shape[0] + d.shape[0] - 1 - off)
+        nr, nd = int(pieces.nr[i]), int(pieces.nd[i])
+        if nr > 1 and nd > 1:
+            n = min(na, nr + nd - 1 - off)
             if n > reach:
                 chosen.append((reach, n, i))
                 reach = n
@@ -383,13 +424,14 @@ def effective_window(pieces: list[tuple[NDArray, NDArray]], na: int) -> BreakWin
     noise = np.zeros(na, dtype=bool)
     if not chosen:
         return BreakWindow(values, written, noise, 0.0)
-    used = [pieces[i] for _, _, i in chosen]
-    support = [((r > 0).astype(np.float64), (d > 0).astype(np.float64)) for r, d in used]
-    ys = envelope_xcorr(used + support)
-    scale = max(float(np.abs(y).max()) for y in ys[: len(used)])
+    used = pieces.take(np.array([i for _, _, i in chosen], dtype=np.int64))
+    ys = envelope_xcorr(used)
+    support = envelope_xcorr(used.on((used.ref > 0).astype(np.float64),
+                                     (used.deg > 0).astype(np.float64)))
+    scale = max(float(np.abs(y).max()) for y in ys)
     for k, (lo, hi, _) in enumerate(chosen):
         values[lo:hi] = ys[k][off + lo : off + hi]
-        noise[lo:hi] = ys[len(used) + k][off + lo : off + hi] < 0.5  # no speech overlaps
+        noise[lo:hi] = support[k][off + lo : off + hi] < 0.5  # no speech overlaps
     written[:reach] = True
     values[noise] = 0.0
     return BreakWindow(values, written, noise, scale)
@@ -459,10 +501,10 @@ def find_utterances(ref: Signal, deg: Signal, cfg: ModelConfig,
         utt.delay_est.append(crude)
         utt.delay.append(crude)
         utt.conf.append(0.0)
+    if len(utt):
+        utt.delay_est = _crude_segments(
+            ref, deg, list(zip(utt.search_start, utt.search_end, strict=True)), crude, cfg)
     for u in range(len(utt)):
-        utt.delay_est[u] = _crude_segments(
-            ref, deg, [(utt.search_start[u], utt.search_end[u])], crude, cfg
-        )[0]
         fine_delay(ref, deg, utt, u, cfg)
     if len(utt):
         _set_boundaries(utt, w, deg.n_padded, cfg)

@@ -184,3 +184,5 @@ def warm_up() -> None:
         x = np.concatenate((np.zeros(fs // 2), x * np.hanning(fs), np.zeros(fs // 2)))
         with contextlib.suppress(NoSpeechError):
             evaluate(x, x + 0.01 * rng.standard_normal(x.shape[0]), fs, mode)
+    # The break-point window's correlations are in double precision (long utterances only).
+    align.envelope_xcorr(align.Pieces.of([(np.ones(2), np.ones(2))]))

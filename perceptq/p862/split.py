@@ -118,22 +118,17 @@ def _part_delays(ref, deg, estimates, limits, forward, b_edge, cfg, win):
     out: dict[int, tuple[int, float]] = {}
     for est in sorted(set(estimates[b] for b in limits)):
         members = [b for b in limits if estimates[b] == est]
-        if forward:
-            far = max(limits[b] for b in members)
-            sr, sd = forward_windows(b_edge, est, far, deg.n_padded, cfg)
-        else:
-            far = min(limits[b] for b in members)
-            sr, sd = _backward_windows(b_edge, est, far, deg.n_padded, cfg)
-        counts = {}
-        for b in members:
-            if forward:
-                counts[b] = int(np.count_nonzero(sr + cfg.na <= limits[b]))
-            else:
-                counts[b] = int(np.count_nonzero(sr >= limits[b]))
-        order = sorted(members, key=counts.get)
-        found = window_delays(ref, deg, sr, sd, [counts[b] for b in order], cfg, win)
-        for b, (lag, conf) in zip(order, found, strict=True):
-            out[b] = (est + lag, conf)
+        ends = np.array([limits[b] for b in members], dtype=np.int64)
+        if forward:  # window starts ascend: count those whose window ends inside the limit
+            sr, sd = forward_windows(b_edge, est, int(ends.max()), deg.n_padded, cfg)
+            counts = np.searchsorted(sr + cfg.na, ends, side="right")
+        else:  # window starts descend: count those starting at or after the limit
+            sr, sd = _backward_windows(b_edge, est, int(ends.min()), deg.n_padded, cfg)
+            counts = np.searchsorted(-sr, -ends, side="right")
+        order = np.argsort(counts, kind="stable")
+        found = window_delays(ref, deg, sr, sd, counts[order].tolist(), cfg, win)
+        for i, (lag, conf) in zip(order.tolist(), found, strict=True):
+            out[members[i]] = (est + lag, conf)
     return out
 
 
@@ -195,15 +190,18 @@ def split_utterances(ref: Signal, deg: Signal, utt: Utterances, cfg: ModelConfig
             u += 1
             continue
         est = utt.delay_est[u]
-        pieces1 = segment_pieces(ref, deg, [(s0, bp) for bp in bps], est, cfg)
-        pieces2 = segment_pieces(ref, deg, [(bp, e0) for bp in bps], est, cfg)
-        ed1 = piece_delays(pieces1, est, cfg)
-        ed2 = piece_delays(pieces2, est, cfg)
+        # The parts before and after each candidate, in the reference's order:
+        # (s0, bp0), (bp0, e0), (s0, bp1), (bp1, e0), ...
+        segments = np.empty((2 * len(bps), 2), dtype=np.int64)
+        segments[0::2, 0], segments[0::2, 1] = s0, bps
+        segments[1::2, 0], segments[1::2, 1] = bps, e0
+        pieces = segment_pieces(ref, deg, segments, est, cfg)
+        delays = piece_delays(pieces, est, cfg)
+        ed1, ed2 = delays[0::2], delays[1::2]
         if alignment == "stable":
             windows = [hann(cfg.na)]
         else:
-            interleaved = [p for pair in zip(pieces1, pieces2, strict=True) for p in pair]
-            windows = window_variants(effective_window(interleaved, cfg.na),
+            windows = window_variants(effective_window(pieces, cfg.na),
                                       NOISE_SEED + searches)
         searches += 1
         args = (ref, deg, s0, e0, bps, ed1, ed2, utt.conf[u], cfg)
