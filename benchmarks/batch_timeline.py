@@ -44,8 +44,8 @@ def mark(event):
 mark("interpreter up")
 WATCH = {"typer", "pandas", "numba", "scipy.linalg", "perceptq.batch.preload"}
 STEPS = {  # module -> (function, event before, event after)
-    "perceptq.batch.runner": [("_score_pair", "pair start", "pair done"),
-                              ("_start_forkserver", "fork server spawned", None)],
+    "perceptq.batch.runner": [("_score_pair", "pair start", "pair done")],
+    "perceptq.batch.server": [("start", "fork server started", None)],
     "perceptq.cli.batch": [("_collect_specs", None, "inputs read"),
                            ("run_batch", None, "last result written"),
                            ("_report", None, "summary printed")],

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from perceptq import api
+from perceptq.batch import server
+from perceptq.batch.server import WORKER_ENV as WORKER_ENV
 from perceptq.batch.table import PairResult
 from perceptq.errors import PerceptqError
 
@@ -160,41 +162,14 @@ def _executor_width(executor: cf.Executor) -> int:
     return default_jobs()
 
 
-#: Environment of the worker processes (where the caller has not set these itself):
-#: the numerical libraries run one thread each, since the workers already use every core;
-#: glibc's allocator keeps freed blocks of up to 16 MiB (and 32 MiB of free heap) instead
-#: of returning them to the system after every pair, which made scoring 25-35 % faster
-#: on 10 s pairs here.
-WORKER_ENV = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    **{k: str(v) for k, v in api.ALLOCATOR_THRESHOLDS.items()},
-}
-
-
-def _start_forkserver() -> None:
-    """Start the fork server (if not running) with :data:`WORKER_ENV`."""
-    from multiprocessing import forkserver
-
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update({k: WORKER_ENV[k] for k, v in saved.items() if v is None})
-    try:
-        forkserver.ensure_running()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-
-
 def _worker_context() -> multiprocessing.context.BaseContext:
     # forkserver: children start from a clean process, not a copy of a parent that may
     # run threads (progress display, a Dask client); spawn where forkserver is missing.
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         # the server loads the model's kernels once; each worker starts as a copy of it
-        ctx.set_forkserver_preload(["perceptq.batch.preload"])
-        _start_forkserver()
+        ctx.set_forkserver_preload(server.PRELOAD)
+        server.start()
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - not on Linux/macOS
 
@@ -222,18 +197,7 @@ def stop_workers() -> None:
     (:func:`perceptq.cli.main`). Call it only when the pools are shut down: workers
     still running would be left without their server.
     """
-    from multiprocessing import forkserver
-
-    server = forkserver._forkserver  # the module's one server (the documented functions
-    pid = server._forkserver_pid  # wrap it); its private state, as the stdlib tests use it
-    if pid is None:
-        return
-    # Asked to stop, the server would exit normally, tearing down numba's and llvmlite's
-    # modules (0.2 s); it has nothing to save, so end it at once: SIGTERM, which it does
-    # not handle. _stop() then closes our end of its pipe and reaps it.
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    server._stop()
+    server.stop()
 
 
 def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:

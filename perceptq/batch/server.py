@@ -1,0 +1,169 @@
+"""The batch workers' fork server: one process that loads the model's kernels
+(:mod:`perceptq.batch.preload`) and then forks every worker as a copy of itself.
+
+:func:`start` runs it; :func:`stop` ends it. multiprocessing starts such a server as a
+new interpreter, which spends its first 0.06 s or so (measured in a whole ``perceptq
+batch``) starting Python and importing what the caller has already imported. Where that is safe, :func:`start` forks it from the
+calling process instead (see :func:`can_fork_here`): ``perceptq batch`` starts its
+workers first thing, in a process that runs one thread and has not loaded numpy yet.
+Either way, the server is multiprocessing's own (``forkserver.main``), the workers get
+:data:`WORKER_ENV` and the pools of :mod:`perceptq.batch.runner` use it the same way.
+
+Nothing here loads numpy (see :func:`perceptq.cli.main`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import traceback
+from typing import NoReturn
+
+from perceptq import api
+
+#: Environment of the worker processes (where the caller has not set these itself):
+#: the numerical libraries run one thread each, since the workers already use every core;
+#: glibc's allocator keeps freed blocks of up to 16 MiB (and 32 MiB of free heap) instead
+#: of returning them to the system after every pair, which made scoring 25-35 % faster
+#: on 10 s pairs here.
+WORKER_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    **{k: str(v) for k, v in api.ALLOCATOR_THRESHOLDS.items()},
+}
+#: What the server imports before it forks any worker.
+PRELOAD = ["perceptq.batch.preload"]
+
+
+def start() -> None:
+    """Start the fork server, unless this process's server is running already.
+
+    Forked from this process when :func:`can_fork_here`, else started by
+    multiprocessing (a new interpreter) with :data:`WORKER_ENV` in its environment.
+    """
+    from multiprocessing import forkserver
+
+    if _running():
+        return  # (nor is the resource tracker started here: the first pool starts it)
+    if can_fork_here():
+        _fork_here()
+        return
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update({k: WORKER_ENV[k] for k, v in saved.items() if v is None})
+    try:
+        forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def can_fork_here() -> bool:
+    """Whether the server may be started as a fork of this process.
+
+    Only on Linux (forking after system frameworks are loaded is unsafe on macOS), in a
+    process that runs a single thread (a fork copies only the calling thread: a lock
+    another thread holds would stay locked in the copy), and before numpy is imported
+    (its BLAS reads ``OPENBLAS_NUM_THREADS`` and the like when it loads: loaded in the
+    server, after :data:`WORKER_ENV` is set, it runs the workers on one thread each).
+    """
+    if sys.platform != "linux" or "numpy" in sys.modules:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def stop() -> None:
+    """End the fork server, if this process started one (a no-op otherwise).
+
+    Asked to stop, the server would exit normally, tearing down numba's and llvmlite's
+    modules (0.2 s); it has nothing to save, so it is ended at once: SIGTERM, which it
+    does not handle; then multiprocessing closes our end of its pipe and reaps it.
+    """
+    from multiprocessing import forkserver
+
+    state = forkserver._forkserver  # the module's one server (the documented functions
+    pid = state._forkserver_pid  # wrap it); its private state, as the stdlib tests use it
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    state._stop()
+
+
+def _running() -> bool:
+    """Whether this process's fork server is running; one that has ended is forgotten
+    (as ``forkserver.ensure_running`` does before it starts a new one)."""
+    from multiprocessing import forkserver
+
+    state = forkserver._forkserver
+    if state._forkserver_pid is None:
+        return False
+    try:
+        ended, _ = os.waitpid(state._forkserver_pid, os.WNOHANG)
+    except ChildProcessError:  # not (or no longer) our child
+        ended = state._forkserver_pid
+    if not ended:
+        return True
+    os.close(state._forkserver_alive_fd)
+    state._forkserver_address = state._forkserver_alive_fd = state._forkserver_pid = None
+    return False
+
+
+def _fork_here() -> None:
+    """Start the fork server as a copy of this process.
+
+    This does what ``multiprocessing.forkserver.ensure_running`` does (a listening
+    socket, the "alive" pipe whose write end every client holds, the server's state)
+    with :func:`os.fork` in place of a new interpreter.
+    """
+    from multiprocessing import connection, forkserver, util
+
+    for stream in (sys.stdout, sys.stderr):  # no pending output copied into the server
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # (and its workers)
+            stream.flush()
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = connection.arbitrary_address("AF_UNIX")
+        listener.bind(address)
+        if not util.is_abstract_socket_namespace(address):
+            os.chmod(address, 0o600)
+        listener.listen()
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _serve(listener.fileno(), alive_r, alive_w)
+        os.close(alive_r)
+    state = forkserver._forkserver
+    state._forkserver_address = address
+    state._forkserver_alive_fd = alive_w
+    state._forkserver_pid = pid
+
+
+def _serve(listener_fd: int, alive_r: int, alive_w: int) -> NoReturn:
+    """The forked server: the workers' settings, then multiprocessing's server loop."""
+    from multiprocessing import forkserver
+
+    code = 1
+    try:
+        os.close(alive_w)  # only the clients hold it: EOF tells the server they are gone
+        # glibc read the environment's allocator settings when this process started:
+        # set them by mallopt (the workers inherit them), then show them to the workers
+        api.tune_allocator()
+        os.environ.update({k: v for k, v in WORKER_ENV.items() if k not in os.environ})
+        forkserver.main(listener_fd, alive_r, PRELOAD)
+    except SystemExit:  # how the server ends once every client has gone
+        code = 0
+    except KeyboardInterrupt:  # Ctrl-C while it loads: the caller stops the batch
+        pass
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(code)

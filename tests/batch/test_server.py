@@ -1,0 +1,123 @@
+"""The workers' fork server: forked from a fresh command where that is safe, spawned
+otherwise; its workers get the same settings and kernels either way."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from perceptq.batch import server
+from perceptq.batch.table import read_results
+
+ROOT = Path(__file__).parents[2]
+
+#: Run in a fresh interpreter (where nothing has loaded numpy yet): writes output that is
+#: not flushed, starts the server as ``perceptq batch`` does, runs a pool of two workers
+#: and reports what the server and the workers are.
+FRESH_COMMAND = r"""
+import json, os, sys, threading
+sys.stdout.write("pending output")  # not flushed: neither server nor worker may repeat it
+{before}
+sys.path.insert(0, {here!r})
+from multiprocessing import forkserver
+from perceptq.batch import runner, server
+forkable = server.can_fork_here()
+runner.start_workers_early(2)
+pid = forkserver._forkserver._forkserver_pid
+with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+    server_cmdline = f.read().decode()
+with open("/proc/self/cmdline", "rb") as f:
+    own_cmdline = f.read().decode()
+from test_server import worker_state
+with runner._process_pool(2, warm=False) as pool:
+    workers = [pool.submit(worker_state).result() for _ in range(4)]
+runner.stop_workers()
+import multiprocessing
+print("\n" + json.dumps({{"forkable": forkable, "forked": server_cmdline == own_cmdline,
+                  "server": pid, "workers": workers,
+                  "children": len(multiprocessing.active_children()),
+                  "server_after": forkserver._forkserver._forkserver_pid}}))
+"""
+
+
+def worker_state() -> list:
+    """What a worker of FRESH_COMMAND is: its parent, kernels, environment, allocator."""
+    from perceptq import api
+    from perceptq.batch import runner
+
+    return [os.getppid(), runner._warm, "perceptq.p862._kernels" in sys.modules,
+            {k: os.environ.get(k) for k in runner.WORKER_ENV}, api._allocator_tuned]
+
+
+def _fresh(before: str = "") -> tuple[str, dict]:
+    """Run FRESH_COMMAND; its unflushed text and its report."""
+    env = {k: v for k, v in os.environ.items()  # buffered output, allocator not set
+           if not k.startswith("MALLOC_") and k != "PYTHONUNBUFFERED"}
+    code = FRESH_COMMAND.format(before=before, here=str(Path(__file__).parent))
+    out = subprocess.run([sys.executable, "-c", code],
+                         capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+    text, _, report = out.stdout.rstrip("\n").rpartition("\n")
+    return text, json.loads(report)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
+def test_a_fresh_command_forks_the_server_and_its_workers_are_set_up_as_before():
+    text, report = _fresh()
+    assert report["forkable"] and report["forked"]
+    assert text == "pending output"  # once: the copies did not write it again
+    assert len(report["workers"]) == 4
+    for ppid, warm, loaded, env, tuned in report["workers"]:
+        assert ppid == report["server"]  # forked by the server
+        assert warm and loaded  # the server loaded the kernels before forking them
+        assert env == server.WORKER_ENV  # one-thread numerics, allocator settings shown
+        assert tuned  # the allocator settings applied (glibc had read no MALLOC_* here)
+    assert report["children"] == 0 and report["server_after"] is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
+@pytest.mark.parametrize("before", ["import numpy",
+                                    "threading.Thread(target=threading.Event().wait,"
+                                    " daemon=True).start()"])
+def test_after_numpy_or_with_a_thread_the_server_is_a_new_interpreter(before):
+    text, report = _fresh(before)
+    assert not report["forkable"] and not report["forked"]
+    assert text == "pending output"
+    for ppid, warm, loaded, env, _ in report["workers"]:
+        assert ppid == report["server"] and warm and loaded
+        assert env == server.WORKER_ENV
+    assert report["children"] == 0 and report["server_after"] is None
+
+
+def test_this_test_process_spawns_its_server():
+    """Every other batch test runs here, with numpy loaded: they test the spawned server."""
+    assert "numpy" in sys.modules
+    assert not server.can_fork_here()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
+def test_the_command_scores_the_same_on_forked_workers_as_in_process(tmp_path):
+    """``perceptq batch --jobs 2`` as a user runs it (the server forked from the command)
+    gives the rows ``--jobs 1`` gives, apart from the time each pair took."""
+    clean = sorted((ROOT / "reference_audio" / "clean").glob("*.wav"))[:3]
+    rows = ["reference,degraded"]
+    for k, path in enumerate(clean):
+        x, fs = sf.read(path)
+        sf.write(tmp_path / f"deg{k}.wav", 0.5 * x + 0.01 * (k + 1) * x[::-1], fs)
+        rows.append(f"{path},deg{k}.wav")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    tables = []
+    for jobs in ("2", "1"):
+        out = tmp_path / f"jobs{jobs}.csv"
+        cmd = [sys.executable, "-m", "perceptq", "batch", "--manifest",
+               str(tmp_path / "pairs.csv"), "-o", str(out), "--jobs", jobs, "-q"]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        table = read_results(out).drop(columns=["seconds"])
+        tables.append(table.sort_values("degraded").reset_index(drop=True))
+    assert (tables[0]["status"] == "ok").all()
+    assert tables[0].equals(tables[1])
