@@ -3,9 +3,10 @@
 
 :func:`start` runs it; :func:`stop` ends it. multiprocessing starts such a server as a
 new interpreter, which spends its first 0.06 s or so (measured in a whole ``perceptq
-batch``) starting Python and importing what the caller has already imported. Where that is safe, :func:`start` forks it from the
-calling process instead (see :func:`can_fork_here`): ``perceptq batch`` starts its
-workers first thing, in a process that runs one thread and has not loaded numpy yet.
+batch``) starting Python and importing what the caller has already imported. Where that
+is safe, :func:`start` forks it from the calling process instead (see
+:func:`can_fork_here`): ``perceptq batch`` starts its workers first thing, in a process
+that runs one thread and has not loaded numpy yet.
 Either way, the server is multiprocessing's own (``forkserver.main``), the workers get
 :data:`WORKER_ENV` and the pools of :mod:`perceptq.batch.runner` use it the same way.
 
