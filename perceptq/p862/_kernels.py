@@ -84,16 +84,22 @@ def _windowed_frames_kernel(x, starts, win):
 
 
 @njit(cache=True)
-def _power_rows_kernel(spec, rows, out):
-    """``out[rows[i], k] = |spec[i, k]|**2`` for the bins k = 1 ... out.shape[1] - 1 (the DC
-    bin stays 0), in place (§11.2)."""
+def _pitch_power_kernel(spec, rows, n_bins, scale, out):
+    """Pitch power density of frame spectra (§11.2-§11.3), in place: ``out[rows[i], j] =
+    scale[j] * sum of |spec[i, k]|**2`` over the bins k of band j (``n_bins[j]``
+    consecutive bins from bin 0, summed in bin order; the DC bin counts as 0)."""
     for i in range(rows.shape[0]):
         r = rows[i]
-        out[r, 0] = 0.0
-        for k in range(1, out.shape[1]):
-            re = spec[i, k].real
-            im = spec[i, k].imag
-            out[r, k] = re * re + im * im
+        k = 0
+        for j in range(n_bins.shape[0]):
+            acc = 0.0
+            for _ in range(n_bins[j]):
+                if k > 0:
+                    re = spec[i, k].real
+                    im = spec[i, k].imag
+                    acc += re * re + im * im
+                k += 1
+            out[r, j] = acc * scale[j]
 
 
 @njit(cache=True)

@@ -135,8 +135,8 @@ def realign_bad_intervals(fd, fa, m: FrameModel, utt: Utterances, bark: BarkTabl
         # The interval's frames lie inside [s_smp, e_smp): only that stretch is shifted.
         shifted = aligned[np.clip(np.arange(s_smp, e_smp) + delay, 0, m.max_padded - 1)]
         starts = np.arange(end - first) * hop
-        power = perceptual.power_spectra(shifted, starts, np.ones(starts.size, bool), cfg)
-        ppd_deg = perceptual.bark_warp(power, bark, cfg)
+        ppd_deg = perceptual.pitch_power_density(shifted, starts, np.ones(starts.size, bool),
+                                                 bark, cfg)
         nfd, nfa, _ = frame_disturbance(m.ppd_ref[first:end], ppd_deg, bark, cfg,
                                         g_prev=1.0, smooth_first=True)
         fd[first:end] = np.minimum(fd[first:end], nfd)

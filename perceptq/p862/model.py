@@ -118,12 +118,10 @@ def evaluate(
     delays = np.asarray(utt.delay, dtype=np.int64)
     deg_starts = ref_starts + delays[disturbance.utterance_of(ref_starts, utt, cfg)]
     valid = (deg_starts > 0) & (deg_starts + cfg.nf < size)
-    ppd_ref = perceptual.bark_warp(
-        perceptual.power_spectra(ref_model, ref_starts, np.ones(frames.size, bool), cfg), bark, cfg
-    )
-    ppd_deg = perceptual.bark_warp(
-        perceptual.power_spectra(deg_model, np.where(valid, deg_starts, 0), valid, cfg), bark, cfg
-    )
+    ppd_ref = perceptual.pitch_power_density(ref_model, ref_starts, np.ones(frames.size, bool),
+                                             bark, cfg)
+    ppd_deg = perceptual.pitch_power_density(deg_model, np.where(valid, deg_starts, 0), valid,
+                                             bark, cfg)
     n_total = (max_padded - 2 * cfg.sb + cfg.pad) // cfg.hop - 1
     ppd_ref = perceptual.compensate_frequency_response(ppd_ref, ppd_deg, n_total, bark)
 

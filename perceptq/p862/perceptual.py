@@ -1,8 +1,8 @@
 """Stage: perceptual model front end (design note §11.1-§11.4).
 
-Framing, power spectra, Bark warping (pitch power density) and the partial compensation
-of the system's frequency response. Loudness and disturbance per frame are computed by
-:mod:`perceptq.p862.disturbance` with the numba kernel.
+Framing, power spectra and Bark warping (the pitch power density, in one pass) and the
+partial compensation of the system's frequency response. Loudness and disturbance per
+frame are computed by :mod:`perceptq.p862.disturbance` with the numba kernel.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from numpy import fft  # double precision: the pocketfft of scipy.fft, bit-identical
 from numpy.typing import NDArray
 
-from perceptq.p862._kernels import _power_rows_kernel, _windowed_frames_kernel
+from perceptq.p862._kernels import _pitch_power_kernel, _windowed_frames_kernel
 from perceptq.p862.config import ModelConfig
 from perceptq.p862.tables import BarkTable
 
@@ -40,29 +40,27 @@ def hann(n: int) -> NDArray[np.float64]:
     return 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
 
 
-def power_spectra(
-    x: NDArray[np.float64], starts: NDArray[np.int64], valid: NDArray[np.bool_], cfg: ModelConfig
+def pitch_power_density(
+    x: NDArray[np.float64], starts: NDArray[np.int64], valid: NDArray[np.bool_],
+    bark: BarkTable, cfg: ModelConfig,
 ) -> NDArray[np.float64]:
-    """Power spectra (n_frames, nf/2) of Hann-windowed frames at ``starts``; DC bin and
-    invalid frames are zero (§11.2)."""
+    """Pitch power density (n_frames, n_bands) of the Hann-windowed frames of ``x`` at
+    ``starts``: each frame's power spectrum (DC bin zero) summed over the Bark bands in
+    bin order and scaled (§11.2-§11.3); invalid frames are zero."""
     nf = cfg.nf
-    out = np.zeros((starts.shape[0], nf // 2))
+    out = np.zeros((starts.shape[0], bark.n_bands))
     idx = np.flatnonzero(valid)
     if idx.size and not (starts[idx].min() >= 0 and starts[idx].max() + nf <= x.shape[0]):
-        raise IndexError("power_spectra: a frame reaches outside the signal")
+        raise IndexError("pitch_power_density: a frame reaches outside the signal")
     win = hann(nf)
+    n_bins = bark.n_bins.astype(np.int64)
+    scale = cfg.sp * bark.correction
     chunk = 4096
     for c in range(0, idx.size, chunk):
         sel = idx[c : c + chunk]
         spec = fft.rfft(_windowed_frames_kernel(x, starts[sel], win), axis=1)
-        _power_rows_kernel(spec, sel, out)
+        _pitch_power_kernel(spec, sel, n_bins, scale, out)
     return out
-
-
-def bark_warp(power: NDArray[np.float64], bark: BarkTable, cfg: ModelConfig) -> NDArray[np.float64]:
-    """Pitch power density (n_frames, n_bands): scaled sums of FFT bins per band (§11.3)."""
-    edges = np.concatenate(([0], np.cumsum(bark.n_bins)[:-1])).astype(np.int64)
-    return np.add.reduceat(power, edges, axis=1) * (cfg.sp * bark.correction)
 
 
 def compensate_frequency_response(

@@ -173,22 +173,35 @@ def test_first_peaks_match_numpy_argmax_with_the_floor():
     assert list(found[1:4]) == [False, False, True] and best[3] == 4
 
 
-def test_power_spectra_match_the_numpy_definition():
-    """|rfft|^2 of Hann-windowed frames (DC bin and invalid frames zero), to the bit."""
+def test_pitch_power_density_matches_the_numpy_definition():
+    """|rfft|^2 of Hann-windowed frames (DC bin zero) summed over the Bark bands in bin
+    order and scaled; invalid frames zero; to the bit."""
     from perceptq.p862 import perceptual
     from perceptq.p862.config import config_for
+    from perceptq.p862.tables import bark_table
 
-    cfg = config_for(16000)
-    nf = cfg.nf
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal(20 * nf)
-    starts = rng.integers(0, x.shape[0] - nf, 30)
-    valid = rng.random(30) > 0.3
-    got = perceptual.power_spectra(x, starts, valid, cfg)
-    frames = np.stack([x[s : s + nf] * perceptual.hann(nf) for s in starts])
-    spec = np.fft.rfft(frames, axis=1)[:, : nf // 2]
-    want = np.where(valid[:, None], spec.real**2 + spec.imag**2, 0.0)
-    want[:, 0] = 0.0
-    np.testing.assert_array_equal(got, want)
-    with pytest.raises(IndexError):
-        perceptual.power_spectra(x, np.array([x.shape[0] - nf + 1]), np.ones(1, bool), cfg)
+    for fs in (8000, 16000):
+        cfg = config_for(fs)
+        bark = bark_table(fs)
+        nf = cfg.nf
+        rng = np.random.default_rng(4)
+        x = rng.standard_normal(20 * nf) * 10.0 ** rng.uniform(-3, 3, 20 * nf)
+        starts = rng.integers(0, x.shape[0] - nf, 30)
+        valid = rng.random(30) > 0.3
+        got = perceptual.pitch_power_density(x, starts, valid, bark, cfg)
+        frames = np.stack([x[s : s + nf] * perceptual.hann(nf) for s in starts])
+        spec = np.fft.rfft(frames, axis=1)[:, : nf // 2]
+        power = spec.real**2 + spec.imag**2
+        power[:, 0] = 0.0
+        edges = np.concatenate(([0], np.cumsum(bark.n_bins.astype(int))))
+        want = np.zeros((starts.shape[0], bark.n_bands))
+        for f in np.flatnonzero(valid):
+            for j in range(bark.n_bands):
+                acc = 0.0
+                for p in power[f, edges[j] : edges[j + 1]].tolist():  # in bin order
+                    acc += p
+                want[f, j] = acc * (cfg.sp * bark.correction[j])
+        np.testing.assert_array_equal(got, want)
+        with pytest.raises(IndexError):
+            perceptual.pitch_power_density(x, np.array([x.shape[0] - nf + 1]), np.ones(1, bool),
+                                           bark, cfg)
