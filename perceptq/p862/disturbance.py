@@ -115,11 +115,14 @@ def realign_bad_intervals(fd, fa, m: FrameModel, utt: Utterances, bark: BarkTabl
     """
     sb, hop, nf = cfg.sb, cfg.hop, cfg.nf
     n_total = m.max_padded + cfg.pad
-    pos = np.arange(sb, n_total - sb)
-    u = utterance_of(pos, utt, cfg)
-    src = np.clip(pos + np.asarray(utt.delay, dtype=np.int64)[u], sb, n_total - sb - 1)
-    aligned = np.zeros(n_total)
-    aligned[pos] = m.deg_model[src]
+    delays = np.asarray(utt.delay, dtype=np.int64)
+
+    def aligned(pos: NDArray[np.int64]) -> NDArray[np.float64]:
+        """The degraded signal moved onto the reference's time axis utterance by utterance,
+        at padded positions ``pos``; zero outside [sb, n_total - sb)."""
+        src = np.clip(pos + delays[utterance_of(pos, utt, cfg)], sb, n_total - sb - 1)
+        return np.where((pos >= sb) & (pos < n_total - sb), m.deg_model[src], 0.0)
+
     intervals = bad_intervals(fd, m.stop_frame)
     search = BAD_INTERVAL_SEARCH_FRAMES * nf
     hi = m.max_padded - sb + cfg.pad - 1
@@ -128,12 +131,12 @@ def realign_bad_intervals(fd, fa, m: FrameModel, utt: Utterances, bark: BarkTabl
         e_smp = end * hop + nf + sb
         end = min(end, m.stop_frame)
         r = np.concatenate((np.zeros(search), m.ref_model[s_smp:e_smp], np.zeros(search)))
-        d = aligned[np.clip(np.arange(s_smp - search, s_smp - search + r.shape[0]), sb, hi)]
+        d = aligned(np.clip(np.arange(s_smp - search, s_smp - search + r.shape[0]), sb, hi))
         delay, corr = _interval_delay(r, d, search)
         if corr < 0.5:
             delay = 0
         # The interval's frames lie inside [s_smp, e_smp): only that stretch is shifted.
-        shifted = aligned[np.clip(np.arange(s_smp, e_smp) + delay, 0, m.max_padded - 1)]
+        shifted = aligned(np.clip(np.arange(s_smp, e_smp) + delay, 0, m.max_padded - 1))
         starts = np.arange(end - first) * hop
         ppd_deg = perceptual.pitch_power_density(shifted, starts, np.ones(starts.size, bool),
                                                  bark, cfg)

@@ -18,20 +18,26 @@ from perceptq.p862.tables import BarkTable
 SILENCE_SUM = 500.0  # §11.1: 5-sample absolute sum that marks the first/last sound
 
 
+def _first_sound(a: NDArray[np.float64], limit: int) -> int:
+    """First k < ``limit`` whose 5-sample sum ``a[k : k + 5]`` reaches SILENCE_SUM, else
+    ``limit``. Searched in chunks from the start (speech is usually found in the first)."""
+    chunk = 4096  # each sum is its own 5-term dot product: the same values as one pass
+    for lo in range(0, limit, chunk):
+        hi = min(lo + chunk, limit)
+        sums = np.convolve(a[lo : hi + 4], np.ones(5), mode="valid")[: hi - lo]
+        hits = np.flatnonzero(sums >= SILENCE_SUM)
+        if hits.size:
+            return lo + int(hits[0])
+    return limit
+
+
 def frame_range(ref: NDArray[np.float64], max_padded: int, cfg: ModelConfig) -> tuple[int, int]:
     """(start_frame, stop_frame) of the frames that enter the score (§11.1)."""
     half = max_padded // 2
     n = max_padded - 2 * cfg.sb + cfg.pad
-    a = np.abs(ref)
-    head = a[cfg.sb : cfg.sb + half + 5]
-    sums = np.convolve(head, np.ones(5), mode="valid")[:half]
-    hits = np.flatnonzero(sums >= SILENCE_SUM)
-    skip_start = int(hits[0]) if hits.size else half
     last = max_padded - cfg.sb + cfg.pad - 1
-    tail = a[max(last - half - 4, 0) : last + 1][::-1]
-    sums = np.convolve(tail, np.ones(5), mode="valid")[:half]
-    hits = np.flatnonzero(sums >= SILENCE_SUM)
-    skip_end = int(hits[0]) if hits.size else half
+    skip_start = _first_sound(np.abs(ref[cfg.sb : cfg.sb + half + 5]), half)
+    skip_end = _first_sound(np.abs(ref[max(last - half - 4, 0) : last + 1][::-1]), half)
     return skip_start // cfg.hop, (n - skip_end) // cfg.hop - 1
 
 

@@ -205,3 +205,21 @@ def test_pitch_power_density_matches_the_numpy_definition():
         with pytest.raises(IndexError):
             perceptual.pitch_power_density(x, np.array([x.shape[0] - nf + 1]), np.ones(1, bool),
                                            bark, cfg)
+
+
+@pytest.mark.parametrize("at", [0, 7, 4091, 4092, 4095, 4096, 4100, 12287, 12290, None])
+def test_first_sound_is_the_first_loud_five_sample_stretch(at):
+    """frame_range's search for the first 5-sample absolute sum of 500 (§11.1) finds the
+    same position as one pass over the whole stretch, wherever it lies."""
+    from perceptq.p862 import perceptual
+
+    rng = np.random.default_rng(7)
+    limit = 12290
+    a = rng.random(limit + 5) * 99.0  # five of these sum to less than 500
+    if at is not None:
+        a[at + 2] = 500.0  # every stretch holding it reaches 500
+    sums = np.convolve(a, np.ones(5), mode="valid")[:limit]
+    hits = np.flatnonzero(sums >= perceptual.SILENCE_SUM)
+    want = int(hits[0]) if hits.size else limit
+    assert want == (limit if at is None else max(at - 2, 0))
+    assert perceptual._first_sound(a, limit) == want
