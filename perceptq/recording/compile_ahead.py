@@ -78,7 +78,7 @@ def start() -> bool:
     return True
 
 
-def _warm_extras() -> None:
+def warm_extras() -> None:
     """Compile the kernels the scoring needs after the model (band levels, block energies),
     through the same functions and array kinds as a real pair."""
     import numpy as np
@@ -100,7 +100,7 @@ def finish(*, extras: bool) -> None:
         return
     if extras:
         with contextlib.suppress(Exception):  # only a head start: the real call compiles them
-            _warm_extras()
+            warm_extras()
     deadline = time.monotonic() + WAIT_S
     while _child is not None and time.monotonic() < deadline:
         _reap()

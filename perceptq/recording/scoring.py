@@ -108,10 +108,24 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
 
 
 def warm_up() -> None:
-    """Load (or compile, the first time ever) the numba kernels of every scoring path."""
+    """Load (or compile, the first time ever) the numba kernels of every scoring path: the
+    model's, then those of the input checks and of the diagnostics, through the functions
+    a pair goes through (so a batch worker loads none on its first pair)."""
+    import numpy as np
+
     from perceptq.audio import filters
+    from perceptq.audio.source import open_input
     from perceptq.p862 import model
+    from perceptq.recording import compile_ahead
 
     model.warm_up()
     for design in filters.DESIGNS:
         filters.sosfilt(filters.butter_sos(design, 8000), [0.0, 1.0, 0.0])
+    # the input checks on 2 s of noise bursts (their level changes pass for speech)
+    fs = 8000
+    bursts = 0.1 * np.random.default_rng(0).standard_normal(2 * fs)
+    bursts *= np.repeat(np.arange(20) % 2, fs // 10)
+    ref, deg = (open_input(bursts, fs, role=role).at_rate(fs, streamed=False)
+                for role in ("reference", "degraded"))
+    checks.input_warnings(ref, deg)
+    compile_ahead.warm_extras()

@@ -166,3 +166,37 @@ def test_the_batch_workers_start_before_typer_or_numpy_is_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+LOADED_AFTER_WARM_UP = r"""
+import sys
+from numba.core.registry import CPUDispatcher
+from perceptq import api
+from perceptq.audio import _kernels as audio_kernels
+from perceptq.p862 import _kernels as model_kernels
+
+
+def loaded():
+    return {(m.__name__, n): list(f.signatures) for m in (audio_kernels, model_kernels)
+            for n, f in vars(m).items() if isinstance(f, CPUDispatcher)}
+
+
+api.warm_up()
+warm = loaded()
+for mode in ("wb", "nb"):
+    api.score(sys.argv[1], sys.argv[2], mode=mode)
+print(sorted(n for k, n in warm if loaded()[k, n] != warm[k, n]))
+"""
+
+
+def test_a_warmed_up_process_loads_no_kernel_on_its_first_pairs():
+    """The fork server's warm-up (``api.warm_up``) loads every kernel a pair needs, before
+    the input checks, in the model and after it: no worker loads one on its first pair."""
+    import subprocess
+    from pathlib import Path
+
+    audio = Path(__file__).parents[2] / "reference_audio"
+    ref, deg = audio / "clean" / "arctic_a0001.wav", audio / "degraded/g711u/arctic_a0001.wav"
+    out = subprocess.run([sys.executable, "-c", LOADED_AFTER_WARM_UP, str(ref), str(deg)],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
