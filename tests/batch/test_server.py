@@ -48,11 +48,14 @@ print("\n" + json.dumps({{"forkable": forkable, "forked": server_cmdline == own_
 
 def worker_state() -> list:
     """What a worker of FRESH_COMMAND is: its parent, kernels, environment, allocator."""
+    import gc
+
     from perceptq import api
     from perceptq.batch import runner
 
     return [os.getppid(), runner._warm, "perceptq.p862._kernels" in sys.modules,
-            {k: os.environ.get(k) for k in runner.WORKER_ENV}, api._allocator_tuned]
+            {k: os.environ.get(k) for k in runner.WORKER_ENV}, api._allocator_tuned,
+            gc.isenabled(), gc.get_freeze_count()]
 
 
 def _fresh(before: str = "") -> tuple[str, dict]:
@@ -72,9 +75,10 @@ def test_a_fresh_command_forks_the_server_and_its_workers_are_set_up_as_before()
     assert report["forkable"] and report["forked"]
     assert text == "pending output"  # once: the copies did not write it again
     assert len(report["workers"]) == 4
-    for ppid, warm, loaded, env, tuned in report["workers"]:
+    for ppid, warm, loaded, env, tuned, collecting, frozen in report["workers"]:
         assert ppid == report["server"]  # forked by the server
         assert warm and loaded  # the server loaded the kernels before forking them
+        assert collecting and frozen > 0  # the server froze its imports (this command did not)
         assert env == server.WORKER_ENV  # one-thread numerics, allocator settings shown
         assert tuned  # the allocator settings applied (glibc had read no MALLOC_* here)
     assert report["children"] == 0 and report["server_after"] is None
@@ -88,8 +92,9 @@ def test_after_numpy_or_with_a_thread_the_server_is_a_new_interpreter(before):
     text, report = _fresh(before)
     assert not report["forkable"] and not report["forked"]
     assert text == "pending output"
-    for ppid, warm, loaded, env, _ in report["workers"]:
+    for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
         assert ppid == report["server"] and warm and loaded
+        assert collecting and frozen > 0
         assert env == server.WORKER_ENV
     assert report["children"] == 0 and report["server_after"] is None
 
