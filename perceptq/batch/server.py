@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 from perceptq import api
@@ -38,6 +39,8 @@ WORKER_ENV = {
 }
 #: What the server imports before it forks any worker.
 PRELOAD = ["perceptq.batch.preload"]
+#: The signals the resource tracker ignores (blocked until it does).
+_TRACKER_IGNORES = (signal.SIGINT, signal.SIGTERM)
 
 
 def start() -> None:
@@ -118,7 +121,7 @@ def _running() -> bool:
 
 
 def _fork_here() -> None:
-    """Start the fork server as a copy of this process.
+    """Start the fork server (and the resource tracker) as copies of this process.
 
     This does what ``multiprocessing.forkserver.ensure_running`` does (a listening
     socket, the "alive" pipe whose write end every client holds, the server's state)
@@ -126,9 +129,10 @@ def _fork_here() -> None:
     """
     from multiprocessing import connection, forkserver, util
 
-    for stream in (sys.stdout, sys.stderr):  # no pending output copied into the server
-        with contextlib.suppress(AttributeError, OSError, ValueError):  # (and its workers)
+    for stream in (sys.stdout, sys.stderr):  # no pending output copied into the children
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             stream.flush()
+    _fork_tracker()
     with socket.socket(socket.AF_UNIX) as listener:
         address = connection.arbitrary_address("AF_UNIX")
         listener.bind(address)
@@ -146,18 +150,63 @@ def _fork_here() -> None:
     state._forkserver_pid = pid
 
 
+def _fork_tracker() -> None:
+    """Start multiprocessing's resource tracker as a copy of this process, unless running.
+
+    The tracker removes the pools' named semaphores should this process die without doing
+    so; it ends when every process holding its pipe has gone. Started by multiprocessing
+    (``resource_tracker.ensure_running``), it is a new interpreter, whose start-up and
+    teardown (10-15 ms after this process has gone, holding stderr open meanwhile) a
+    forked copy skips.
+    """
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    if tracker._fd is not None:
+        return
+    r, w = os.pipe()
+    # as ensure_running does: Ctrl-C or SIGTERM must not end it before it ignores them
+    signal.pthread_sigmask(signal.SIG_BLOCK, _TRACKER_IGNORES)
+    try:
+        pid = os.fork()
+        if pid == 0:
+
+            def track() -> None:
+                os.close(w)  # held by the clients only: EOF when they have all gone
+                resource_tracker.main(r)
+
+            _run_in_child(track)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _TRACKER_IGNORES)
+    os.close(r)
+    tracker._fd, tracker._pid = w, pid
+
+
 def _serve(listener_fd: int, alive_r: int, alive_w: int) -> NoReturn:
     """The forked server: the workers' settings, then multiprocessing's server loop."""
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
-    code = 1
-    try:
+    def serve() -> None:
         os.close(alive_w)  # only the clients hold it: EOF tells the server they are gone
+        tracker = resource_tracker._resource_tracker  # the clients pass it to each worker:
+        if tracker._fd is not None:  # the server holds none, as a new interpreter would not
+            os.close(tracker._fd)
+            tracker._fd = tracker._pid = None
         # glibc read the environment's allocator settings when this process started:
         # set them by mallopt (the workers inherit them), then show them to the workers
         api.tune_allocator()
         os.environ.update({k: v for k, v in WORKER_ENV.items() if k not in os.environ})
         forkserver.main(listener_fd, alive_r, PRELOAD)
+
+    _run_in_child(serve)
+
+
+def _run_in_child(body: Callable[[], object]) -> NoReturn:
+    """Run ``body`` in a forked child, then leave at once, never into the caller's code."""
+    code = 1
+    try:
+        body()
+        code = 0
     except SystemExit:  # how the server ends once every client has gone
         code = 0
     except KeyboardInterrupt:  # Ctrl-C while it loads: the caller stops the batch

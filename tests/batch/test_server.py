@@ -126,3 +126,26 @@ def test_the_command_scores_the_same_on_forked_workers_as_in_process(tmp_path):
         tables.append(table.sort_values("degraded").reset_index(drop=True))
     assert (tables[0]["status"] == "ok").all()
     assert tables[0].equals(tables[1])
+
+
+DYING_COMMAND = r"""
+import os
+from multiprocessing import get_context, resource_tracker
+from perceptq.batch import runner
+runner.start_workers_early(2)
+lock = get_context("forkserver").Lock()  # a named semaphore, registered with the tracker
+pid = resource_tracker._resource_tracker._pid
+with open(f"/proc/{pid}/cmdline", "rb") as f, open("/proc/self/cmdline", "rb") as g:
+    print(f.read() == g.read(), lock._semlock.name, flush=True)
+os._exit(0)  # dies without removing the semaphore or stopping its workers' server
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
+def test_the_forked_resource_tracker_cleans_up_after_a_command_that_died():
+    out = subprocess.run([sys.executable, "-c", DYING_COMMAND], capture_output=True,
+                         text=True, check=True, cwd=ROOT, timeout=60)
+    forked, name = out.stdout.split()
+    assert forked == "True"  # a copy of the command, not a new interpreter
+    assert "leaked semaphore" in out.stderr  # the tracker saw the command go...
+    assert not Path(f"/dev/shm/sem.{name.lstrip('/')}").exists()  # ...and removed it
