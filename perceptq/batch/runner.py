@@ -187,7 +187,7 @@ def start_workers_early(jobs: int | None) -> None:
         _worker_context()
 
 
-def stop_workers() -> None:
+def stop_workers(*, wait: bool = True) -> None:
     """Stop the workers' fork server, if this process started one (a no-op otherwise).
 
     The server otherwise lives as long as this process, so that later batches start
@@ -195,9 +195,10 @@ def stop_workers() -> None:
     outlives the command (the server holds its stderr open; a caller that reads that
     waits for it) and the command can leave without the interpreter's teardown
     (:func:`perceptq.cli.main`). Call it only when the pools are shut down: workers
-    still running would be left without their server.
+    still running would be left without their server. With ``wait=False`` the server is
+    told to end and left to do so while the caller goes on; a later call reaps it.
     """
-    server.stop()
+    server.stop(wait=wait)
 
 
 def _process_pool(jobs: int, *, warm: bool = True) -> cf.ProcessPoolExecutor:

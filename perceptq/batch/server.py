@@ -83,12 +83,13 @@ def can_fork_here() -> bool:
         return False
 
 
-def stop() -> None:
+def stop(*, wait: bool = True) -> None:
     """End the fork server, if this process started one (a no-op otherwise).
 
     Asked to stop, the server would exit normally, tearing down numba's and llvmlite's
     modules (0.2 s); it has nothing to save, so it is ended at once: SIGTERM, which it
-    does not handle; then multiprocessing closes our end of its pipe and reaps it.
+    does not handle; then multiprocessing closes our end of its pipe and reaps it (not
+    yet with ``wait=False``: a later call does).
     """
     from multiprocessing import forkserver
 
@@ -98,7 +99,8 @@ def stop() -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    state._stop()
+    if wait:
+        state._stop()
 
 
 def _running() -> bool:

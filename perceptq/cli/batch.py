@@ -391,6 +391,7 @@ def batch(
         if not finished:
             raise KeyboardInterrupt
         progress.say(f"finished: {progress.status(final=True)}")
+        stop_workers(wait=False)  # the pool is shut down: the server ends during the summary
         table, summary = _summarise(output, groups, specs)
     except BatchInputError as exc:
         raise fail(str(exc)) from None

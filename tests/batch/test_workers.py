@@ -4,6 +4,7 @@ copies of it."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -200,3 +201,22 @@ def test_a_warmed_up_process_loads_no_kernel_on_its_first_pairs():
     out = subprocess.run([sys.executable, "-c", LOADED_AFTER_WARM_UP, str(ref), str(deg)],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not hasattr(os, "waitid"), reason="needs os.waitid")
+def test_the_fork_server_can_be_told_to_end_and_reaped_later():
+    """``perceptq batch`` ends the server while it writes the summary, then reaps it."""
+    from multiprocessing import forkserver
+
+    from perceptq.batch import runner
+
+    runner.start_workers_early(2)
+    server = forkserver._forkserver._forkserver_pid
+    runner.stop_workers(wait=False)
+    assert forkserver._forkserver._forkserver_pid == server  # told to end, not reaped
+    ended = os.waitid(os.P_PID, server, os.WEXITED | os.WNOWAIT)  # (WNOWAIT: not reaped)
+    assert ended.si_status == signal.SIGTERM
+    runner.stop_workers()
+    assert forkserver._forkserver._forkserver_pid is None
+    with pytest.raises(ChildProcessError):  # reaped
+        os.waitpid(server, os.WNOHANG)
