@@ -5,8 +5,8 @@
 new interpreter, which spends its first 0.06 s or so (measured in a whole ``perceptq
 batch``) starting Python and importing what the caller has already imported. Where that
 is safe, :func:`start` forks it from the calling process instead (see
-:func:`can_fork_here`): ``perceptq batch`` starts its workers first thing, in a process
-that runs one thread and has not loaded numpy yet.
+:data:`fork_allowed`, :func:`can_fork_here`): ``perceptq batch`` starts its workers first
+thing, in a process that runs one thread and has loaded no numpy and opened no file yet.
 Either way, the server is multiprocessing's own (``forkserver.main``), the workers get
 :data:`WORKER_ENV` and the pools of :mod:`perceptq.batch.runner` use it the same way.
 
@@ -37,6 +37,12 @@ WORKER_ENV = {
     "MKL_NUM_THREADS": "1",
     **{k: str(v) for k, v in api.ALLOCATOR_THRESHOLDS.items()},
 }
+#: Whether :func:`start` may fork the server from this process (where
+#: :func:`can_fork_here`). The ``perceptq`` command allows it first thing
+#: (:func:`perceptq.cli.main`): it has opened no file or socket yet that the server should
+#: not hold. Elsewhere the server is a new interpreter, which inherits none of the
+#: caller's files (a fork would hold them open as long as it lives).
+fork_allowed = False
 #: What the server imports before it forks any worker.
 PRELOAD = ["perceptq.batch.preload"]
 #: The signals the resource tracker ignores (blocked until it does).
@@ -46,16 +52,20 @@ _TRACKER_IGNORES = (signal.SIGINT, signal.SIGTERM)
 def start() -> None:
     """Start the fork server, unless this process's server is running already.
 
-    Forked from this process when :func:`can_fork_here`, else started by
-    multiprocessing (a new interpreter) with :data:`WORKER_ENV` in its environment.
+    Forked from this process when :data:`fork_allowed` and :func:`can_fork_here`, else
+    started by multiprocessing (a new interpreter) with :data:`WORKER_ENV` in its
+    environment.
     """
     from multiprocessing import forkserver
 
     if _running():
         return  # (nor is the resource tracker started here: the first pool starts it)
-    if can_fork_here():
-        _fork_here()
-        return
+    if fork_allowed and can_fork_here():
+        try:
+            _fork_here()
+            return
+        except OSError:  # no process to spare for a copy: try a new interpreter
+            pass
     saved = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update({k: WORKER_ENV[k] for k, v in saved.items() if v is None})
     try:

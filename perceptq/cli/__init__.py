@@ -113,10 +113,12 @@ def _start_batch_workers(argv: list[str]) -> bool:
             if not value.isdigit() or int(value) < 2:
                 return False
             jobs = int(value)
+    from perceptq.batch import server
     from perceptq.batch.runner import default_jobs, start_workers_early
 
     if (jobs or default_jobs()) < 2:
         return False
+    server.fork_allowed = True  # a fresh command: nothing open that the server must not hold
     start_workers_early(jobs)
     return True
 

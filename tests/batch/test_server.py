@@ -27,6 +27,7 @@ sys.stdout.write("pending output")  # not flushed: neither server nor worker may
 sys.path.insert(0, {here!r})
 from multiprocessing import forkserver
 from perceptq.batch import runner, server
+server.fork_allowed = {allow}  # as the perceptq command does first thing
 forkable = server.can_fork_here()
 runner.start_workers_early(2)
 pid = forkserver._forkserver._forkserver_pid
@@ -58,11 +59,11 @@ def worker_state() -> list:
             gc.isenabled(), gc.get_freeze_count()]
 
 
-def _fresh(before: str = "") -> tuple[str, dict]:
+def _fresh(before: str = "", *, allow: bool = True) -> tuple[str, dict]:
     """Run FRESH_COMMAND; its unflushed text and its report."""
     env = {k: v for k, v in os.environ.items()  # buffered output, allocator not set
            if not k.startswith("MALLOC_") and k != "PYTHONUNBUFFERED"}
-    code = FRESH_COMMAND.format(before=before, here=str(Path(__file__).parent))
+    code = FRESH_COMMAND.format(before=before, allow=allow, here=str(Path(__file__).parent))
     out = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, check=True, env=env, cwd=ROOT)
     text, _, report = out.stdout.rstrip("\n").rpartition("\n")
@@ -91,6 +92,20 @@ def test_a_fresh_command_forks_the_server_and_its_workers_are_set_up_as_before()
 def test_after_numpy_or_with_a_thread_the_server_is_a_new_interpreter(before):
     text, report = _fresh(before)
     assert not report["forkable"] and not report["forked"]
+    assert text == "pending output"
+    for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
+        assert ppid == report["server"] and warm and loaded
+        assert collecting and frozen > 0
+        assert env == server.WORKER_ENV
+    assert report["children"] == 0 and report["server_after"] is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
+def test_a_library_caller_gets_a_new_interpreter_for_its_server():
+    """Only the perceptq command lets the server be forked from it: another caller may
+    hold files or sockets open that a copy would hold open as long as it lives."""
+    text, report = _fresh(allow=False)
+    assert report["forkable"] and not report["forked"]
     assert text == "pending output"
     for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
         assert ppid == report["server"] and warm and loaded
@@ -131,7 +146,8 @@ def test_the_command_scores_the_same_on_forked_workers_as_in_process(tmp_path):
 DYING_COMMAND = r"""
 import os
 from multiprocessing import get_context, resource_tracker
-from perceptq.batch import runner
+from perceptq.batch import runner, server
+server.fork_allowed = True  # as the perceptq command does first thing
 runner.start_workers_early(2)
 lock = get_context("forkserver").Lock()  # a named semaphore, registered with the tracker
 pid = resource_tracker._resource_tracker._pid
