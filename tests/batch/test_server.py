@@ -70,19 +70,25 @@ def _fresh(before: str = "", *, allow: bool = True) -> tuple[str, dict]:
     return text, json.loads(report)
 
 
+def _check_workers(report: dict) -> None:
+    """The workers of a FRESH_COMMAND report: set up alike, however the server started."""
+    assert len(report["workers"]) == 4
+    for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
+        assert ppid == report["server"]  # forked by the server
+        assert warm and loaded  # the server loaded the kernels before forking them
+        assert collecting and frozen > 0  # the server froze its imports (this command did not)
+        assert env == server.WORKER_ENV  # one-thread numerics, allocator settings shown
+    assert report["children"] == 0 and report["server_after"] is None  # all stopped
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
 def test_a_fresh_command_forks_the_server_and_its_workers_are_set_up_as_before():
     text, report = _fresh()
     assert report["forkable"] and report["forked"]
     assert text == "pending output"  # once: the copies did not write it again
-    assert len(report["workers"]) == 4
-    for ppid, warm, loaded, env, tuned, collecting, frozen in report["workers"]:
-        assert ppid == report["server"]  # forked by the server
-        assert warm and loaded  # the server loaded the kernels before forking them
-        assert collecting and frozen > 0  # the server froze its imports (this command did not)
-        assert env == server.WORKER_ENV  # one-thread numerics, allocator settings shown
-        assert tuned  # the allocator settings applied (glibc had read no MALLOC_* here)
-    assert report["children"] == 0 and report["server_after"] is None
+    _check_workers(report)
+    # the allocator settings applied by mallopt (glibc had read no MALLOC_* here)
+    assert all(tuned for *_, tuned, _, _ in report["workers"])
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
@@ -93,11 +99,7 @@ def test_after_numpy_or_with_a_thread_the_server_is_a_new_interpreter(before):
     text, report = _fresh(before)
     assert not report["forkable"] and not report["forked"]
     assert text == "pending output"
-    for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
-        assert ppid == report["server"] and warm and loaded
-        assert collecting and frozen > 0
-        assert env == server.WORKER_ENV
-    assert report["children"] == 0 and report["server_after"] is None
+    _check_workers(report)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the server is forked on Linux only")
@@ -107,11 +109,7 @@ def test_a_library_caller_gets_a_new_interpreter_for_its_server():
     text, report = _fresh(allow=False)
     assert report["forkable"] and not report["forked"]
     assert text == "pending output"
-    for ppid, warm, loaded, env, _, collecting, frozen in report["workers"]:
-        assert ppid == report["server"] and warm and loaded
-        assert collecting and frozen > 0
-        assert env == server.WORKER_ENV
-    assert report["children"] == 0 and report["server_after"] is None
+    _check_workers(report)
 
 
 def test_this_test_process_spawns_its_server():
