@@ -375,6 +375,9 @@ def batch(
         skipped = f", {len(specs) - len(todo)} already done" if resume else ""
         progress.say(f"{len(todo)} pair(s) to score{skipped}, on {_where(scheduler, jobs)}")
         progress.say(f"writing {output}")
+        # the summary's modules (pandas: 0.2 s) load now, while the workers' server still
+        # loads its kernels, rather than after the last pair
+        import perceptq.batch.summary  # noqa: F401
         finished = run_batch(
             todo,
             output,

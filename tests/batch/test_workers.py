@@ -220,3 +220,40 @@ def test_the_fork_server_can_be_told_to_end_and_reaped_later():
     assert forkserver._forkserver._forkserver_pid is None
     with pytest.raises(ChildProcessError):  # reaped
         os.waitpid(server, os.WNOHANG)
+
+
+SUMMARY_LOADED_SCRIPT = r"""
+import sys
+from perceptq.cli import app
+from perceptq.cli import batch as cli_batch
+
+seen = []
+
+
+def scorer(reference, degraded, *, mode="auto"):
+    seen.append("perceptq.batch.summary" in sys.modules)
+    raise ValueError("not scored here")  # an error row; the batch goes on
+
+
+cli_batch._SCORER = scorer
+try:
+    app(["batch", sys.argv[1], sys.argv[2], "-o", sys.argv[3], "--jobs", "1", "-q"])
+except SystemExit:
+    pass
+print(seen)
+"""
+
+
+def test_the_batch_command_loads_its_summary_before_the_pairs_are_scored(tmp_path):
+    """The summary's modules (pandas) load while the workers start, not after the last
+    pair (a batch of folders reads no manifest, so nothing else has loaded pandas)."""
+    import subprocess
+
+    for folder in ("ref", "deg"):
+        for name in ("a.wav", "b.wav"):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            (tmp_path / folder / name).write_bytes(b"")
+    out = subprocess.run([sys.executable, "-c", SUMMARY_LOADED_SCRIPT, str(tmp_path / "ref"),
+                          str(tmp_path / "deg"), str(tmp_path / "out.csv")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[True, True]", out.stderr
