@@ -84,13 +84,26 @@ def can_fork_here() -> bool:
     another thread holds would stay locked in the copy), and before numpy is imported
     (its BLAS reads ``OPENBLAS_NUM_THREADS`` and the like when it loads: loaded in the
     server, after :data:`WORKER_ENV` is set, it runs the workers on one thread each).
+    And only with the multiprocessing server loop this module was written for.
     """
-    if sys.platform != "linux" or "numpy" in sys.modules:
+    if sys.platform != "linux" or "numpy" in sys.modules or not _knows_server_loop():
         return False
     try:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return False
+
+
+def _knows_server_loop() -> bool:
+    """Whether multiprocessing's server loop takes the arguments :func:`_serve` passes it
+    (``forkserver.main(listener_fd, alive_r, preload, main_path, sys_path)``, Python
+    3.10-3.13); a later one (3.14 authenticates its clients) is left to multiprocessing."""
+    from multiprocessing import forkserver
+
+    code = getattr(forkserver.main, "__code__", None)
+    return (code is not None and code.co_kwonlyargcount == 0
+            and code.co_varnames[: code.co_argcount]
+            == ("listener_fd", "alive_r", "preload", "main_path", "sys_path"))
 
 
 def stop(*, wait: bool = True) -> None:

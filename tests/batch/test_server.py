@@ -112,6 +112,20 @@ def test_a_library_caller_gets_a_new_interpreter_for_its_server():
     _check_workers(report)
 
 
+def test_a_server_loop_of_another_python_is_never_forked(monkeypatch):
+    """Python 3.14's server loop authenticates its clients (an extra argument): the server
+    is then a new interpreter, started by multiprocessing itself."""
+    from multiprocessing import forkserver
+
+    def main(listener_fd, alive_r, preload, main_path=None, sys_path=None, *,
+             authkey_r=None):
+        """A server loop with 3.14's arguments."""
+
+    assert server._knows_server_loop() == (sys.version_info < (3, 14))
+    monkeypatch.setattr(forkserver, "main", main)
+    assert not server._knows_server_loop()
+
+
 def test_this_test_process_spawns_its_server():
     """Every other batch test runs here, with numpy loaded: they test the spawned server."""
     assert "numpy" in sys.modules
