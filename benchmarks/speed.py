@@ -74,8 +74,8 @@ def per_pair(repeats: int, durations: list[float]) -> None:
             med = {k: _median(v) for k, v in times.items()}
             print(f"| {rate // 1000} kHz | {mode} | {dur:g} s | {med['score'] * 1e3:.0f} ms "
                   f"| {med['pesq'] * 1e3:.0f} ms | {med['reference'] * 1e3:.0f} ms "
-                  f"| {med['score'] / med['reference']:.2f} "
-                  f"| {med['pesq'] / med['reference']:.2f} |", flush=True)
+                  f"| {med['score'] / med['reference']:.3f} "
+                  f"| {med['pesq'] / med['reference']:.3f} |", flush=True)
     print(f"load average after (1, 5, 15 min): {_load()}")
 
 

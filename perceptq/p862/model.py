@@ -182,5 +182,18 @@ def warm_up() -> None:
         x = np.concatenate((np.zeros(fs // 2), x * np.hanning(fs), np.zeros(fs // 2)))
         with contextlib.suppress(NoSpeechError):
             evaluate(x, x + 0.01 * rng.standard_normal(x.shape[0]), fs, mode)
-    # The break-point window's correlations are in double precision (long utterances only).
+    warm_up_tail()
+
+
+def warm_up_tail() -> None:
+    """Compile (or load from the disk cache) the kernels the model needs last, through their
+    stage functions on tiny inputs: the frame disturbance, the aggregation and the
+    break-point window's double-precision correlations (long utterances only, so a tiny
+    signal does not reach them). On the first run ever the scoring process runs this while
+    its helper compiles the model's kernels from the first one on
+    (:mod:`perceptq.recording.compile_ahead`): the two share the compiling."""
+    cfg, bark = config_for(8000), bark_table(8000)
+    ppd = np.ones((2, bark.n_bands))
+    fd, _, _ = disturbance.frame_disturbance(ppd, ppd, bark, cfg)
+    disturbance.aggregate(fd, 0, 1, np.ones(2))
     align.envelope_xcorr(align.Pieces.of([(np.ones(2), np.ones(2))]))

@@ -3,11 +3,14 @@
 With numba's disk cache still empty, the first score compiles every kernel, one after the
 other, in the order the pair needs them: the input checks' kernels, the model's, then
 those of the diagnostics. :func:`start` forks a helper process that compiles the model's
-kernels straight away (``p862.model.warm_up``) while this process reads the inputs and
-compiles the checks' kernels; :func:`finish`, just before the model runs, compiles the
-diagnostics' kernels meanwhile and then waits for the helper, so that the model loads its
-kernels from the cache (numba writes each cache file whole, by rename). On two cores a
-first `perceptq score` of a 10 s pair takes 4.1 s instead of 6.0 s. Later runs find the
+kernels straight away, from the first one on (``p862.model.warm_up``), while this process
+reads the inputs and compiles the checks' kernels; :func:`finish`, just before the model
+runs, compiles the diagnostics' kernels and the three the model needs last
+(``p862.model.warm_up_tail``; the helper then finds them in the cache) and waits for the
+helper, so that the model loads its kernels from the cache (numba writes each cache file
+whole, by rename). The two processes then have about the same compiling to do (about 3 s
+each here). On two cores a first `perceptq score` of a 10 s pair takes 3.7 s (4.2-4.5 s
+when the helper compiled the whole model, 6 s without a helper). Later runs find the
 cache and fork nothing.
 
 Only where forking is safe and useful: Linux (forking a process that has loaded system
@@ -93,14 +96,18 @@ def warm_extras() -> None:
 
 
 def finish(*, extras: bool) -> None:
-    """Before the model runs: if the helper is still compiling, compile the kernels needed
-    after the model here meanwhile (``extras``), then wait for the helper to finish."""
+    """Before the model runs: if the helper is still compiling, compile here meanwhile the
+    kernels needed after the model (``extras``) and those the model needs last (which the
+    helper, going from the first on, then finds in the cache), then wait for the helper."""
     global _child
     if _child is None:
         return
-    if extras:
-        with contextlib.suppress(Exception):  # only a head start: the real call compiles them
+    with contextlib.suppress(Exception):  # only a head start: the real call compiles them
+        if extras:
             warm_extras()
+        from perceptq.p862 import model
+
+        model.warm_up_tail()
     deadline = time.monotonic() + WAIT_S
     while _child is not None and time.monotonic() < deadline:
         _reap()

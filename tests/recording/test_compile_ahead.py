@@ -21,10 +21,15 @@ from perceptq.p862 import _kernels
 from perceptq.recording import compile_ahead
 before = compile_ahead._model_cache_exists()
 s = perceptq.score(sys.argv[1], sys.argv[2])
-kernels = [_kernels._vad_kernel, _kernels._frame_disturbance_kernel, _kernels._window_peaks_kernel]
+head = [_kernels._biquad_cascade_pair_kernel, _kernels._vad_kernel,
+        _kernels._window_peaks_kernel]
+tail = [_kernels._frame_disturbance_kernel, _kernels._lpq_kernel]
 print(before, compile_ahead._child, round(s.mos, 12),
-      sum(sum(k.stats.cache_hits.values()) for k in kernels),
-      sum(sum(k.stats.cache_misses.values()) for k in kernels))
+      sum(sum(k.stats.cache_hits.values()) for k in head),
+      sum(sum(k.stats.cache_misses.values()) for k in head),
+      sum(sum(k.stats.cache_hits.values()) + sum(k.stats.cache_misses.values())
+          for k in tail),
+      sum(len(k.signatures) for k in tail))
 """
 
 
@@ -42,10 +47,12 @@ def test_a_first_run_ever_loads_the_model_from_the_helpers_cache(tmp_path):
     args = [sys.executable, "-c", CHILD, str(tmp_path / "r.wav"), str(tmp_path / "d.wav")]
     cold = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout.split()
     warm = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout.split()
-    # Cold: nothing cached yet, the helper was forked, waited for (reaped) and the model's
-    # kernels came from its cache, not from a compile here.
+    # Cold: nothing cached yet, the helper was forked and waited for (reaped); the kernels
+    # the model needs first came from the helper's cache, not from a compile here; those it
+    # needs last were compiled (or loaded) here while the helper worked, once each.
     assert cold[0] == "False" and cold[1] == "None"
     assert cold[3] == "3" and cold[4] == "0"
+    assert cold[5] == "2" and cold[6] == "2"
     # Warm: the cache was there, nothing forked; the same score to the bit.
     assert warm[0] == "True" and warm[1] == "None" and warm[2] == cold[2]
 
@@ -69,3 +76,16 @@ def test_no_helper_once_the_model_is_loaded_or_with_other_threads(monkeypatch):
         stop.set()
         t.join()
     compile_ahead.finish(extras=True)  # nothing to wait for: returns at once
+
+
+def test_the_tail_warm_up_compiles_the_signatures_the_model_calls():
+    # model.warm_up scores tiny pairs (every kernel with the model's own argument kinds),
+    # then runs warm_up_tail: a kind of its own would leave a second signature.
+    child = ("from perceptq.p862 import model, _kernels as k; model.warm_up(); "
+             "print(len(k._frame_disturbance_kernel.signatures), len(k._lpq_kernel.signatures), "
+             "sorted(str(s[-1]) for s in k._xcorr_rows_kernel.signatures))")
+    run = subprocess.run([sys.executable, "-c", child], env={**os.environ, "PYTHONPATH": ROOT},
+                         capture_output=True, text=True, check=True)
+    out = run.stdout.strip().split(maxsplit=2)
+    assert out[:2] == ["1", "1"]
+    assert out[2] == "['array(float32, 2d, C)', 'array(float64, 2d, C)']"
