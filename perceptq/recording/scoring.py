@@ -109,8 +109,10 @@ def located(ref: Source, rec: Source, mode: str, *, warnings: tuple[str, ...] = 
 
 def warm_up() -> None:
     """Load (or compile, the first time ever) the numba kernels of every scoring path: the
-    model's, then those of the input checks and of the diagnostics, through the functions
-    a pair goes through (so a batch worker loads none on its first pair)."""
+    model's, those of the input checks and of the diagnostics, through the functions a pair
+    goes through (so a batch worker loads none on its first pair). The first time ever, a
+    helper compiles the model's kernels meanwhile, as on a first score
+    (:mod:`perceptq.recording.compile_ahead`)."""
     import numpy as np
 
     from perceptq.audio import filters
@@ -118,7 +120,7 @@ def warm_up() -> None:
     from perceptq.p862 import model
     from perceptq.recording import compile_ahead
 
-    model.warm_up()
+    compile_ahead.start()  # the first run ever only
     for design in filters.DESIGNS:
         filters.sosfilt(filters.butter_sos(design, 8000), [0.0, 1.0, 0.0])
     # the input checks on 2 s of noise bursts (their level changes pass for speech)
@@ -128,4 +130,6 @@ def warm_up() -> None:
     ref, deg = (open_input(bursts, fs, role=role).at_rate(fs, streamed=False)
                 for role in ("reference", "degraded"))
     checks.input_warnings(ref, deg)
+    compile_ahead.finish(extras=True)  # the first run ever only
+    model.warm_up()
     compile_ahead.warm_extras()

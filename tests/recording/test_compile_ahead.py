@@ -89,3 +89,26 @@ def test_the_tail_warm_up_compiles_the_signatures_the_model_calls():
     out = run.stdout.strip().split(maxsplit=2)
     assert out[:2] == ["1", "1"]
     assert out[2] == "['array(float32, 2d, C)', 'array(float64, 2d, C)']"
+
+
+WARM_CHILD = r"""
+from perceptq.p862 import _kernels
+from perceptq.recording import compile_ahead, scoring
+scoring.warm_up()  # what a batch's fork server runs before any worker exists
+head = [_kernels._biquad_cascade_pair_kernel, _kernels._vad_kernel,
+        _kernels._window_peaks_kernel]
+print(compile_ahead._started, compile_ahead._child,
+      sum(sum(k.stats.cache_hits.values()) for k in head),
+      sum(sum(k.stats.cache_misses.values()) for k in head))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+                    reason="the helper runs on Linux with two CPUs")
+def test_a_first_batch_warm_up_shares_the_compiling_with_the_helper(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", WARM_CHILD], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    # the helper was forked and waited for; the model's first kernels came from its cache
+    assert out == ["True", "None", "3", "0"]
