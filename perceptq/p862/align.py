@@ -275,13 +275,6 @@ def piece_delays(pieces: Pieces, est: int, cfg: ModelConfig) -> list[int]:
     return (_envelope_lags(pieces) * cfg.ds + est).tolist()
 
 
-def _crude_segments(ref: Signal, deg: Signal, segments: list[tuple[int, int]], est: int,
-                    cfg: ModelConfig) -> list[int]:
-    """Envelope delay (samples) of each reference block range [b0, b1) around ``est``."""
-    return piece_delays(segment_pieces(ref, deg, np.array(segments, dtype=np.int64).reshape(-1, 2),
-                                       est, cfg), est, cfg)
-
-
 def _accepted_runs(vad: NDArray[np.float64], lo: int, hi: int) -> list[tuple[int, int]]:
     """Speech runs (start, end) of the reference VAD accepted as utterances (§8.1).
 
@@ -359,7 +352,8 @@ def window_peaks(ref: Signal, deg: Signal, startr: NDArray, startd: NDArray,
 
 @cache
 def hann(n: int) -> NDArray[np.float64]:
-    """Periodic Hann window of length ``n`` (read-only), the fine-delay window (§8.3)."""
+    """Periodic Hann window of length ``n`` (read-only): the fine-delay window (§8.3) and
+    the window of the perceptual model's frames (§11.2)."""
     w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
     w.setflags(write=False)
     return w
@@ -395,7 +389,7 @@ class BreakWindow:
     scale: float
 
 
-def effective_window(pieces: Pieces | list[tuple[NDArray, NDArray]], na: int) -> BreakWindow:
+def effective_window(pieces: Pieces, na: int) -> BreakWindow:
     """The Hann window of a break-point search as the reference leaves it (§9.2).
 
     The reference keeps the window at offset ``window_offset(na)`` of a scratch buffer and
@@ -404,11 +398,8 @@ def effective_window(pieces: Pieces | list[tuple[NDArray, NDArray]], na: int) ->
     - 1`` values) to the start of the same buffer. Window sample ``i`` thus becomes value
     ``window_offset(na) + i`` of the last correlation long enough to reach it; samples no
     correlation reaches keep the Hann value. ``pieces`` are the envelope pieces of
-    :func:`segment_pieces` in that order (first, second, first, second, ...), or a list of
-    (reference, degraded) arrays. Pure.
+    :func:`segment_pieces` in that order (first, second, first, second, ...). Pure.
     """
-    if not isinstance(pieces, Pieces):
-        pieces = Pieces.of(pieces)
     off = window_offset(na)
     chosen: list[tuple[int, int, int]] = []  # (first sample, end, piece), last writer wins
     reach = 0
@@ -502,8 +493,8 @@ def find_utterances(ref: Signal, deg: Signal, cfg: ModelConfig,
         utt.delay.append(crude)
         utt.conf.append(0.0)
     if len(utt):
-        utt.delay_est = _crude_segments(
-            ref, deg, list(zip(utt.search_start, utt.search_end, strict=True)), crude, cfg)
+        searched = np.column_stack((utt.search_start, utt.search_end)).astype(np.int64)
+        utt.delay_est = piece_delays(segment_pieces(ref, deg, searched, crude, cfg), crude, cfg)
     for u in range(len(utt)):
         fine_delay(ref, deg, utt, u, cfg)
     if len(utt):

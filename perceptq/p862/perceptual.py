@@ -12,6 +12,7 @@ from numpy import fft  # double precision: the pocketfft of scipy.fft, bit-ident
 from numpy.typing import NDArray
 
 from perceptq.p862._kernels import _pitch_power_kernel, _windowed_frames_kernel
+from perceptq.p862.align import hann
 from perceptq.p862.config import ModelConfig
 from perceptq.p862.tables import BarkTable
 
@@ -39,11 +40,6 @@ def frame_range(ref: NDArray[np.float64], max_padded: int, cfg: ModelConfig) -> 
     skip_start = _first_sound(np.abs(ref[cfg.sb : cfg.sb + half + 5]), half)
     skip_end = _first_sound(np.abs(ref[max(last - half - 4, 0) : last + 1][::-1]), half)
     return skip_start // cfg.hop, (n - skip_end) // cfg.hop - 1
-
-
-def hann(n: int) -> NDArray[np.float64]:
-    """Periodic Hann window of length n."""
-    return 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
 
 
 def pitch_power_density(

@@ -42,7 +42,7 @@ def test_window_is_hann_when_no_correlation_reaches_it(na):
     off = align.window_offset(na)
     rng = np.random.default_rng(1)
     pieces = [*_pieces(rng, [(off // 2, off // 2 + 1), (5, 9)]), (np.zeros(1), np.zeros(300))]
-    bw = align.effective_window(pieces, na)
+    bw = align.effective_window(align.Pieces.of(pieces), na)
     assert np.array_equal(bw.values, align.hann(na))
     assert not bw.written.any() and not bw.noise.any()
 
@@ -54,7 +54,7 @@ def test_last_correlation_reaching_a_sample_wins():
     # lengths nr + nd - 1 - off: 10, 4, (too short), 6, one piece skipped (side of 1)
     lengths = [(30, 35), (30, 29), (20, 20), (31, 30)]
     pieces = [*_pieces(rng, lengths), (np.ones(1), np.ones(200))]
-    bw = align.effective_window(pieces, na)
+    bw = align.effective_window(align.Pieces.of(pieces), na)
     ys = [_xcorr(r, d) for r, d in pieces[:4]]
     expected = align.hann(na).copy()
     expected[:10] = ys[0][off : off + 10]
@@ -73,7 +73,7 @@ def test_a_long_correlation_overwrites_the_whole_window_and_zeros_are_noise():
     r[:5] = [1, 2, 3, 4, 5]  # the window reads lags -5 .. 10 (y[54 .. 69], nr - 1 = 59):
     d[:5] = [5, 4, 3, 2, 1]  # speech overlaps at lags -4 .. 4 only
     d[40:45] = 1.0  # (far lags, outside the window)
-    bw = align.effective_window([(r, d)], na)
+    bw = align.effective_window(align.Pieces.of([(r, d)]), na)
     y = _xcorr(r, d)
     np.testing.assert_allclose(bw.values, y[off : off + na], atol=1e-9)
     assert bw.written.all()

@@ -189,7 +189,7 @@ def test_pitch_power_density_matches_the_numpy_definition():
         starts = rng.integers(0, x.shape[0] - nf, 30)
         valid = rng.random(30) > 0.3
         got = perceptual.pitch_power_density(x, starts, valid, bark, cfg)
-        frames = np.stack([x[s : s + nf] * perceptual.hann(nf) for s in starts])
+        frames = np.stack([x[s : s + nf] * align.hann(nf) for s in starts])
         spec = np.fft.rfft(frames, axis=1)[:, : nf // 2]
         power = spec.real**2 + spec.imag**2
         power[:, 0] = 0.0
